@@ -1,0 +1,2 @@
+export type { TensorOrNumber } from './util.js';
+export type { Dims } from './reduce.js';

@@ -1,0 +1,162 @@
+// matmul with torch semantics (1-D promotion, broadcast batch dims) on batched sgemm.
+// Operands are passed to the GEMM in place whenever their layout allows (transposed
+// views included), so `x @ w.T` never copies w.
+import { needsGrad, record } from '../autograd.js';
+import { kernels } from '../kernels/index.js';
+import { broadcastShapes, numel, shapeStr } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { sumToShape } from './reduce.js';
+import { reshape, transpose, unsqueeze, squeeze, contiguous } from './view.js';
+import { assertFloating, f32, wrap } from './util.js';
+
+interface GemmOperand {
+  data: Float32Array;
+  offset: number;
+  trans: boolean;
+  ld: number;
+  batchStride: number;
+}
+
+/** Describe the last two dims of `t` (already broadcast to the batch) for sgemm, or null. */
+function layout(t: Tensor): GemmOperand | null {
+  if (t.dtype !== 'float32') return null;
+  const nd = t.ndim;
+  const rows = t.shape[nd - 2]!;
+  const cols = t.shape[nd - 1]!;
+  const rs = t.strides[nd - 2]!;
+  const cs = t.strides[nd - 1]!;
+  let trans: boolean;
+  let ld: number;
+  if ((cs === 1 || cols === 1) && rs >= Math.max(cols, 1)) {
+    trans = false;
+    ld = Math.max(rs, cols, 1);
+  } else if ((rs === 1 || rows === 1) && cs >= Math.max(rows, 1)) {
+    trans = true;
+    ld = Math.max(cs, rows, 1);
+  } else return null;
+  // batch dims must collapse to one stride (or all broadcast)
+  let batchStride = 0;
+  let expected = -1;
+  for (let d = nd - 3; d >= 0; d--) {
+    const size = t.shape[d]!;
+    if (size === 1) continue;
+    const s = t.strides[d]!;
+    if (expected === -1) {
+      batchStride = s;
+      expected = s * size;
+    } else if (s === expected || (s === 0 && batchStride === 0)) {
+      expected = s * size;
+    } else return null;
+  }
+  return { data: t.storage as Float32Array, offset: t.offset, trans, ld, batchStride };
+}
+
+function operandOf(t: Tensor): GemmOperand {
+  const l = layout(t);
+  if (l) return l;
+  const c = new Tensor(f32(t), t.shape, 'float32');
+  return layout(c)!;
+}
+
+/** C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] for same-rank, batch-broadcast inputs. */
+function bmm(a: Tensor, b: Tensor, batchShape: readonly number[]): Tensor {
+  const m = a.shape[a.ndim - 2]!;
+  const k = a.shape[a.ndim - 1]!;
+  const n = b.shape[b.ndim - 1]!;
+  const batch = numel(batchShape);
+  const out = new Float32Array(batch * m * n);
+  const A = operandOf(a);
+  const B = operandOf(b);
+  if (m > 0 && n > 0) {
+    if (k === 0) out.fill(0);
+    else {
+      kernels().sgemm(
+        A.trans, B.trans, m, n, k, 1,
+        A.offset ? A.data.subarray(A.offset) : A.data, A.ld, A.batchStride,
+        B.offset ? B.data.subarray(B.offset) : B.data, B.ld, B.batchStride,
+        0, out, n, m * n, batch,
+      );
+    }
+  }
+  return wrap(out, [...batchShape, m, n], a.dtype === b.dtype ? a.dtype : 'float32');
+}
+
+/** Forward without autograd on inputs of rank >= 2. */
+function matmulRaw(a: Tensor, b: Tensor): Tensor {
+  // Fold a's batch into M when b is a plain matrix: one large GEMM instead of many small ones.
+  if (b.ndim === 2 && a.ndim > 2) {
+    const lead = a.shape.slice(0, -1);
+    const a2 = reshapeNoGrad(a, [numel(lead), a.shape[a.ndim - 1]!]);
+    const out = bmm(a2, b, []);
+    return out.asStrided([...lead, b.shape[1]!], [...contiguousStridesOf([...lead, b.shape[1]!])]);
+  }
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+  const ae = a.asStrided([...batch, ...a.shape.slice(-2)], broadcastStridesOf(a, batch));
+  const be = b.asStrided([...batch, ...b.shape.slice(-2)], broadcastStridesOf(b, batch));
+  return bmm(ae, be, batch);
+}
+
+function contiguousStridesOf(shape: readonly number[]): number[] {
+  return new Tensor(new Float32Array(0), shape, 'float32').strides as number[];
+}
+
+function broadcastStridesOf(t: Tensor, batch: readonly number[]): number[] {
+  const nb = t.ndim - 2;
+  const off = batch.length - nb;
+  const strides = new Array<number>(batch.length + 2).fill(0);
+  for (let i = 0; i < nb; i++) strides[i + off] = t.shape[i] === 1 && batch[i + off] !== 1 ? 0 : t.strides[i]!;
+  strides[batch.length] = t.strides[t.ndim - 2]!;
+  strides[batch.length + 1] = t.strides[t.ndim - 1]!;
+  return strides;
+}
+
+function reshapeNoGrad(t: Tensor, shape: number[]): Tensor {
+  const r = reshape(t.detach(), shape);
+  return r;
+}
+
+/** torch.matmul. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  assertFloating(a, 'matmul', 'input');
+  assertFloating(b, 'matmul', 'other');
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new RangeError(`matmul: both arguments need at least 1 dimension, got shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  }
+  if (a.ndim === 1 || b.ndim === 1) {
+    // Promote vectors to matrices and drop the added dims afterwards (torch semantics).
+    const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
+    const b2 = b.ndim === 1 ? unsqueeze(b, -1) : b;
+    let out = matmul(a2, b2);
+    if (b.ndim === 1) out = squeeze(out, -1);
+    if (a.ndim === 1) out = squeeze(out, a2.ndim === 2 && b.ndim === 1 ? 0 : -2);
+    return out;
+  }
+  const k = a.shape[a.ndim - 1]!;
+  if (b.shape[b.ndim - 2] !== k) {
+    throw new RangeError(
+      `matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} cannot be multiplied (${a.shape[a.ndim - 2]}x${k} and ${b.shape[b.ndim - 2]}x${b.shape[b.ndim - 1]})`,
+    );
+  }
+  const out = matmulRaw(a, b);
+  if (!needsGrad(a, b)) return out;
+  return record(out, 'MatmulBackward', [a, b], (g) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) ga = sumToShape(matmulRaw(g, transpose(b.detach(), -1, -2)), a.shape);
+    if (b.requiresGrad) {
+      if (b.ndim === 2) {
+        // dB = A^T G with the batch folded into the reduction dimension.
+        const a2 = reshapeNoGrad(contiguous(a.detach()), [-1, k]);
+        const g2 = reshapeNoGrad(contiguous(g), [-1, g.shape[g.ndim - 1]!]);
+        gb = matmulRaw(transpose(a2, 0, 1), g2);
+      } else gb = sumToShape(matmulRaw(transpose(a.detach(), -1, -2), g), b.shape);
+    }
+    return [ga, gb];
+  });
+}
+
+/** y = x @ weight^T + bias, torch's F.linear (weight [out, in]). */
+export function linearRaw(x: Tensor, weight: Tensor): Tensor {
+  return matmulRaw(x, transpose(weight.detach(), 0, 1));
+}
+

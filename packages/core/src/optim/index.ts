@@ -1,0 +1,12 @@
+// torch.optim equivalents: the Optimizer base class, SGD, Adam and AdamW.
+export {
+  Optimizer,
+  type ParamGroup,
+  type ParamGroupInput,
+  type ParamState,
+  type SavedParamGroup,
+  type OptimizerStateDict,
+  type OptimizerSpec,
+} from './optimizer.js';
+export { SGD, type SGDHyperparameters, type SGDOptions, type SGDParamGroup } from './sgd.js';
+export { Adam, AdamW, type AdamHyperparameters, type AdamOptions, type AdamParamGroup } from './adam.js';

@@ -90,7 +90,11 @@ inline V ApplyUnary(V x) {
     // x > 0 ? x : 0, so NaN and -0 give +0 like the reference.
     return select(gt(x, V::set1(0.0f)), x, V::set1(0.0f));
   } else if constexpr (Op == UnaryOp::Sigmoid) {
-    return V::set1(1.0f) / (V::set1(1.0f) + simd::vexp(neg(x)));
+    // With e = exp(-|x|) <= 1: 1/(1+e) for x >= 0 and e/(1+e) for x < 0, so the negative tail
+    // keeps its relative accuracy (down into subnormals) instead of overflowing exp(-x).
+    V e = simd::vexp(neg(abs(x)));
+    V r = V::set1(1.0f) / (V::set1(1.0f) + e);
+    return select(lt(x, V::set1(0.0f)), e * r, r);
   } else if constexpr (Op == UnaryOp::Rsqrt) {
     return V::set1(1.0f) / sqrt(x);
   } else {

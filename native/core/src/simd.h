@@ -41,6 +41,8 @@ struct F1 {
   void store(float* p) const { *p = v; }
   void storen(float*, size_t) const {}
   static F1 set1(float x) { return {x}; }
+  // Mask of the first n lanes (n < N); a single lane is always whole.
+  static bool first(size_t) { return true; }
 };
 
 inline F1 operator+(F1 a, F1 b) { return {a.v + b.v}; }
@@ -86,6 +88,7 @@ struct F256 {
   DS_AVX2 void store(float* p) const { _mm256_storeu_ps(p, v); }
   DS_AVX2 void storen(float* p, size_t n) const { _mm256_maskstore_ps(p, tail_mask(n), v); }
   DS_AVX2 static F256 set1(float x) { return {_mm256_set1_ps(x)}; }
+  DS_AVX2 static __m256 first(size_t n) { return _mm256_castsi256_ps(tail_mask(n)); }
 };
 
 DS_AVX2 F256 operator+(F256 a, F256 b) { return {_mm256_add_ps(a.v, b.v)}; }
@@ -140,6 +143,7 @@ struct F512 {
   DS_AVX512 void store(float* p) const { _mm512_storeu_ps(p, v); }
   DS_AVX512 void storen(float* p, size_t n) const { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
   DS_AVX512 static F512 set1(float x) { return {_mm512_set1_ps(x)}; }
+  DS_AVX512 static __mmask16 first(size_t n) { return tail_mask(n); }
 };
 
 DS_AVX512 F512 operator+(F512 a, F512 b) { return {_mm512_add_ps(a.v, b.v)}; }

@@ -1,5 +1,6 @@
 // Define-by-run autograd: ops record a GradFn on their output while grad mode is on;
 // backward() walks the recorded graph in reverse topological order.
+import type { DType } from './dtype.js';
 import { Tensor, type GradFn } from './tensor.js';
 import { shapeStr, sameShape } from './shape.js';
 
@@ -58,6 +59,13 @@ let addGrads: (a: Tensor, b: Tensor) => Tensor = notLoaded;
 let onesLike: (t: Tensor) => Tensor = notLoaded;
 let cloneTensor: (t: Tensor) => Tensor = notLoaded;
 let accumulateInto: (dst: Tensor, src: Tensor) => void = notLoaded;
+
+let castGrad: ((t: Tensor, dtype: DType) => Tensor) | null = null;
+
+/** @internal ops/ installs its dtype cast so gradients match their input's dtype (as torch's engine does). */
+export function installGradCast(cast: (t: Tensor, dtype: DType) => Tensor): void {
+  castGrad = cast;
+}
 
 /** @internal wiring from ops/ (avoids an import cycle). */
 export function installAutogradOps(ops: {
@@ -142,8 +150,10 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
       const inputGrads = fn.backward(g);
       for (let i = 0; i < fn.inputs.length; i++) {
         const input = fn.inputs[i];
-        const ig = inputGrads[i];
+        let ig = inputGrads[i];
         if (!input || !ig) continue;
+        // a float16 input of a float32 op gets a float16 gradient (torch casts in validate_outputs)
+        if (ig.dtype !== input.dtype && castGrad) ig = castGrad(ig, input.dtype);
         if (!sameShape(ig.shape, input.shape)) {
           throw new Error(`backward of ${fn.name}: gradient for input ${i} has shape ${shapeStr(ig.shape)}, expected ${shapeStr(input.shape)}`);
         }

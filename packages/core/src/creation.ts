@@ -105,7 +105,7 @@ export function tensor(
   walk(data, 0, '');
   const dtype = opts.dtype ? assertDType(opts.dtype, 'tensor') : typeof flat[0] === 'bigint' ? 'int64' : 'float32';
   let storage: StorageArray;
-  if (dtype === 'int64') storage = BigInt64Array.from(flat, (v) => BigInt(v as number | bigint));
+  if (dtype === 'int64') storage = BigInt64Array.from(flat, (v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))));
   else storage = storageFromNumbers(dtype, flat.map(Number));
   return finish(new Tensor(storage, shape, dtype, { device: opts.device }), opts);
 }

@@ -17,4 +17,7 @@ export { flatten as flattenTensors, type FlatBuffer } from './flat.js';
 export * as functional from './ops/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
-export { loadSafetensors, saveSafetensors, readSafetensorsHeader, type SafetensorsHeader } from './safetensors/index.js';
+export {
+  loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors, readSafetensorsHeader, SafetensorsError, SUPPORTED_DTYPES,
+  type SafetensorsHeader, type SafetensorsDType, type SafetensorsTensorInfo, type LoadSafetensorsOptions, type SafetensorsContents,
+} from './safetensors/index.js';

@@ -5,7 +5,7 @@ import { Device, type DeviceLike } from './device.js';
 import { allocateStorage, isFloating, type DType, type StorageArray, type StorageArrays } from './dtype.js';
 import { bf16BitsToF32, f16BitsToF32 } from './half.js';
 import { kernels } from './kernels/index.js';
-import { contiguousStrides, numel, shapeStr, type Shape } from './shape.js';
+import { contiguousStrides, normDim, numel, shapeStr, type Shape } from './shape.js';
 
 /** A node of the backward graph: computes the gradients of its inputs from its output's gradient. */
 export interface GradFn {
@@ -74,7 +74,8 @@ export class Tensor {
   }
   size(dim?: number): number | readonly number[] {
     if (dim === undefined) return this.#shape;
-    return this.#shape[dim < 0 ? dim + this.ndim : dim]!;
+    if (this.ndim === 0) throw new RangeError(`size: dim ${dim} is out of range for a 0-d tensor (it has no dims)`);
+    return this.#shape[normDim(dim, this.ndim, 'size')]!;
   }
 
   isContiguous(): boolean {

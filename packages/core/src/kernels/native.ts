@@ -1,8 +1,83 @@
+// Binds the Kernels interface to the C++ addon in native/core (@ds/core-native). The addon
+// is an optional dependency: when it is missing or was not built, loadNativeKernels returns
+// null and ds runs the TypeScript reference kernels instead.
+import { createRequire } from 'node:module';
 import type { Kernels } from './types.js';
-let loadError: string | null = 'native kernels not built yet';
+
+/** The addon's exports: every kernel with the Kernels signature, plus internal hooks. */
+export type NativeAddon = Omit<Kernels, 'name'> & {
+  /** Lowers the SIMD level ('avx512' | 'avx2' | 'scalar'; capped at the CPU's); returns the level in effect. */
+  _setSimd(level: string): string;
+};
+
+let loaded: Kernels | null | undefined;
+let loadError: string | null = null;
+let addon: NativeAddon | null = null;
+
+/**
+ * The native kernels, loaded once on first use; null when @ds/core-native is not installed or
+ * not built (see nativeLoadError for why).
+ */
 export function loadNativeKernels(): Kernels | null {
-  return null;
+  if (loaded !== undefined) return loaded;
+  try {
+    const require = createRequire(import.meta.url);
+    addon = require('@ds/core-native') as NativeAddon;
+    loaded = bind(addon);
+  } catch (err) {
+    loadError = err instanceof Error ? err.message : String(err);
+    loaded = null;
+  }
+  return loaded;
 }
+
+/** Why the native kernels could not be loaded, or null if they loaded (or were not tried yet). */
 export function nativeLoadError(): string | null {
   return loadError;
+}
+
+/** The raw addon (for its internal hooks, e.g. `_setSimd` in tests); null if it did not load. */
+export function nativeAddon(): NativeAddon | null {
+  loadNativeKernels();
+  return addon;
+}
+
+// NOTE: the addon's functions are used as they are, not wrapped: a wrapper would add a JS frame
+// (and, with rest parameters, an allocation) to every kernel call. The C++ side checks
+// argument counts and types and throws TypeError / RangeError naming the argument.
+function bind(a: NativeAddon): Kernels {
+  return {
+    name: 'native',
+    setNumThreads: a.setNumThreads,
+    getNumThreads: a.getNumThreads,
+    blasInfo: a.blasInfo,
+    simd: a.simd,
+    sgemm: a.sgemm,
+    binary: a.binary,
+    unary: a.unary,
+    binaryScalar: a.binaryScalar,
+    axpy: a.axpy,
+    scale: a.scale,
+    copyStrided: a.copyStrided,
+    reduce: a.reduce,
+    sumAll: a.sumAll,
+    softmax: a.softmax,
+    softmaxBackward: a.softmaxBackward,
+    logSoftmax: a.logSoftmax,
+    logSoftmaxBackward: a.logSoftmaxBackward,
+    causalSoftmax: a.causalSoftmax,
+    layerNorm: a.layerNorm,
+    layerNormBackward: a.layerNormBackward,
+    gelu: a.gelu,
+    geluBackward: a.geluBackward,
+    crossEntropy: a.crossEntropy,
+    crossEntropyBackward: a.crossEntropyBackward,
+    embedding: a.embedding,
+    embeddingBackward: a.embeddingBackward,
+    adam: a.adam,
+    f32ToF16: a.f32ToF16,
+    f16ToF32: a.f16ToF32,
+    f32ToBf16: a.f32ToBf16,
+    bf16ToF32: a.bf16ToF32,
+  };
 }

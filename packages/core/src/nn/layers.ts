@@ -97,10 +97,10 @@ export class Sequential extends Module {
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
 
-  forward(x: unknown): unknown {
-    let out = x;
+  forward(x: Tensor): Tensor {
+    let out: unknown = x;
     for (const m of this.layers) out = m.call(out);
-    return out;
+    return out as Tensor;
   }
 }
 

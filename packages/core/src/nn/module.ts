@@ -33,7 +33,8 @@ export abstract class Module {
   abstract forward(...args: unknown[]): unknown;
 
   /** Run forward with pre/post hooks (torch's `module(...)`). */
-  call(...args: unknown[]): unknown {
+  call(...callArgs: Parameters<this['forward']>): ReturnType<this['forward']> {
+    let args: unknown[] = callArgs;
     for (const h of this.#preHooks) {
       const r = h(this, args);
       if (r) args = r;
@@ -43,7 +44,7 @@ export abstract class Module {
       const r = h(this, args, out);
       if (r !== undefined) out = r;
     }
-    return out;
+    return out as ReturnType<this['forward']>;
   }
 
   registerParameter(name: string, p: Parameter | null): Parameter | null {
@@ -151,7 +152,7 @@ export abstract class Module {
     for (const p of this.parameters()) {
       if (!p.grad) continue;
       if (setToNone) p.grad = null;
-      else p.grad.zero_();
+      else noGrad(() => p.grad!.zero_());
     }
   }
 

@@ -24,7 +24,9 @@ function resultType(a: Tensor, b: TensorOrNumber): DType {
 
 /** Forward of a binary op on float32 data, no autograd. */
 export function binaryRaw(op: BinaryOp, a: Tensor, b: TensorOrNumber, what = NAMES[op]): Tensor {
-  const dtype = resultType(a, b);
+  let dtype = resultType(a, b);
+  // torch: `/` is true division, so integer operands give a float result
+  if (op === BinaryOp.Div && (dtype === 'int32' || dtype === 'int64')) dtype = 'float32';
   if (typeof b === 'number') {
     const out = new Float32Array(a.numel);
     kernels().binaryScalar(op, f32(a), b, out);

@@ -1,7 +1,7 @@
 // The functional namespace: torch.nn.functional names in camelCase plus the tensor ops.
 export { add, sub, mul, div, pow, neg, exp, log, sqrt, rsqrt, abs, sign, tanh, relu, sigmoid, square, maximum, minimum } from './elementwise.js';
 export { sum, mean, max, amax, sumToShape, type Dims } from './reduce.js';
-export { matmul } from './matmul.js';
+export { matmul, addmm } from './matmul.js';
 export {
   reshape, view, permute, transpose, narrow, split, chunk, cat, stack, unsqueeze, squeeze, flatten, expand, contiguous, clone, to,
 } from './view.js';

@@ -155,8 +155,40 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** y = x @ weight^T + bias, torch's F.linear (weight [out, in]). */
-export function linearRaw(x: Tensor, weight: Tensor): Tensor {
-  return matmulRaw(x, transpose(weight.detach(), 0, 1));
+/**
+ * bias + mat1 @ mat2 for 2-D mat1 [n, k], mat2 [k, m] and bias [m] or [n, m] (torch.addmm with
+ * beta = alpha = 1). The GEMM accumulates onto the broadcast bias, saving a pass and a buffer.
+ */
+export function addmm(bias: Tensor, mat1: Tensor, mat2: Tensor): Tensor {
+  assertFloating(mat1, 'addmm', 'mat1');
+  assertFloating(mat2, 'addmm', 'mat2');
+  assertFloating(bias, 'addmm', 'input');
+  if (mat1.ndim !== 2 || mat2.ndim !== 2 || mat1.shape[1] !== mat2.shape[0]) {
+    throw new RangeError(`addmm: mat1 ${shapeStr(mat1.shape)} and mat2 ${shapeStr(mat2.shape)} must be 2-D and compatible for matrix multiplication`);
+  }
+  const n = mat1.shape[0]!;
+  const k = mat1.shape[1]!;
+  const m = mat2.shape[1]!;
+  const biasRow = bias.ndim === 1 && bias.shape[0] === m;
+  if (!biasRow && !(bias.ndim === 2 && bias.shape[0] === n && bias.shape[1] === m)) {
+    throw new RangeError(`addmm: input (bias) has shape ${shapeStr(bias.shape)}; expected [${m}] or [${n}, ${m}]`);
+  }
+  const out = new Float32Array(n * m);
+  const bd = f32(bias);
+  if (biasRow) for (let r = 0; r < n; r++) out.set(bd, r * m);
+  else out.set(bd);
+  const A = operandOf(mat1);
+  const B = operandOf(mat2);
+  if (n > 0 && m > 0 && k > 0) {
+    kernels().sgemm(A.trans, B.trans, n, m, k, 1, A.offset ? A.data.subarray(A.offset) : A.data, A.ld, 0,
+      B.offset ? B.data.subarray(B.offset) : B.data, B.ld, 0, 1, out, m, 0, 1);
+  }
+  const result = wrap(out, [n, m], mat1.dtype);
+  if (!needsGrad(bias, mat1, mat2)) return result;
+  return record(result, 'AddmmBackward', [bias, mat1, mat2], (g) => [
+    bias.requiresGrad ? sumToShape(g, bias.shape) : null,
+    mat1.requiresGrad ? matmulRaw(g, transpose(mat2.detach(), 0, 1)) : null,
+    mat2.requiresGrad ? matmulRaw(transpose(mat1.detach(), 0, 1), g) : null,
+  ]);
 }
 

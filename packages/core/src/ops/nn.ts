@@ -1,14 +1,15 @@
 // Neural-network ops with fused kernels: softmax family, layer norm, GELU, embedding,
 // cross entropy, causal attention, dropout, linear, where / masked fill.
 import { needsGrad, record } from '../autograd.js';
+import { promoteTypes, type DType } from '../dtype.js';
 import { kernels } from '../kernels/index.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { broadcastShapes, normDim, numel, shapeStr, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { add, mul } from './elementwise.js';
-import { matmul } from './matmul.js';
+import { addmm, matmul } from './matmul.js';
 import { sumToShape } from './reduce.js';
-import { contiguous, expand, transpose } from './view.js';
+import { contiguous, expand, reshape, to, transpose } from './view.js';
 import { assertFloating, assertNdim, assertTensor, f32, ids32, wrap } from './util.js';
 
 /** Apply a last-dim row kernel to `x` along `dim` (moving dim last when needed). */
@@ -218,8 +219,11 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Generato
 
 /** y = x @ weight^T + bias (torch's F.linear, weight [out, in]). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  const y = matmul(x, transpose(weight, 0, 1));
-  return bias ? add(y, bias) : y;
+  if (!bias) return matmul(x, transpose(weight, 0, 1));
+  if (x.ndim < 1) throw new RangeError('linear: input must have at least 1 dimension');
+  const lead = x.shape.slice(0, -1);
+  const y = addmm(bias, reshape(x, [-1, x.shape[x.ndim - 1]!]), transpose(weight, 0, 1));
+  return reshape(y, [...lead, weight.shape[0]!]);
 }
 
 /** Elementwise choice: cond ? a : b, with broadcasting; cond is any tensor (non-zero = true). */
@@ -234,7 +238,9 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   const bv = bt ? f32(contiguous(expand(bt.detach(), shape))) : null;
   const out = new Float32Array(c.length);
   for (let i = 0; i < out.length; i++) out[i] = c[i] !== 0 ? (av ? av[i]! : (a as number)) : bv ? bv[i]! : (b as number);
-  const dtype = at?.dtype ?? bt?.dtype ?? 'float32';
+  let dtype: DType = at && bt ? promoteTypes(at.dtype, bt.dtype) : (at?.dtype ?? bt?.dtype ?? 'float32');
+  const scalar = at ? (bt ? null : b) : a;
+  if (typeof scalar === 'number' && !Number.isInteger(scalar) && (dtype === 'int32' || dtype === 'int64')) dtype = 'float32';
   const result = wrap(out, shape, dtype);
   if (!needsGrad(at, bt)) return result;
   return record(result, 'WhereBackward', [at, bt], (g) => {
@@ -254,6 +260,8 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   if (!sameShape(broadcastShapes(x.shape, mask.shape, 'maskedFill'), x.shape)) {
     throw new RangeError(`maskedFill: mask of shape ${shapeStr(mask.shape)} cannot be broadcast to the input's shape ${shapeStr(x.shape)}`);
   }
-  return where(mask, value, x);
+  const out = where(mask, value, x);
+  // torch.masked_fill keeps the input's dtype (the value is cast)
+  return out.dtype === x.dtype ? out : to(out, x.dtype);
 }
 

@@ -8,7 +8,8 @@ import { f32, wrap } from './util.js';
 export type Dims = number | readonly number[] | null | undefined;
 
 function normDims(dims: Dims, ndim: number, what: string): number[] {
-  if (dims === null || dims === undefined) return Array.from({ length: ndim }, (_, i) => i);
+  // torch: dim=None and dim=[] both reduce every dim
+  if (dims === null || dims === undefined || (typeof dims !== 'number' && dims.length === 0)) return Array.from({ length: ndim }, (_, i) => i);
   const list = typeof dims === 'number' ? [dims] : [...dims];
   const out = [...new Set(list.map((d) => normDim(d, ndim, what)))];
   if (out.length !== list.length) throw new RangeError(`${what}: dim ${JSON.stringify(dims)} repeats a dimension`);
@@ -38,7 +39,7 @@ function squeezeDims(shape: Shape, dims: readonly number[]): number[] {
 
 /** Broadcast `g` (shape with reduced dims, kept or not) back to `shape`, materialised. */
 export function expandTo(g: Tensor, keptShape: Shape, shape: Shape): Tensor {
-  const src = g.isContiguous() ? g : new Tensor(f32(g), g.shape, 'float32');
+  const src = g.isContiguous() && g.dtype === 'float32' ? g : new Tensor(f32(g), g.shape, 'float32');
   const base = src.asStrided(keptShape, new Tensor(new Float32Array(0), keptShape, 'float32').strides, src.offset);
   const view = base.asStrided(shape, broadcastStrides(keptShape, base.strides, shape), src.offset);
   const out = new Float32Array(numel(shape));
@@ -65,8 +66,11 @@ function sumOrMean(x: Tensor, dims: Dims, keepdim: boolean, mode: 0 | 1): Tensor
   const count = numel(rd.map((d) => x.shape[d]!));
   return record(out, mode === 0 ? 'SumBackward' : 'MeanBackward', [x], (g) => {
     const e = expandTo(g, kept, x.shape);
-    if (mode === 1) kernels().scale(e.data<'float32'>(), 1 / count);
-    return [e];
+    if (mode === 0) return [e];
+    // scale float32 values (a 16-bit gradient's storage holds bit patterns)
+    const d = e.dtype === 'float32' ? e.data<'float32'>() : f32(e);
+    kernels().scale(d, 1 / count);
+    return [e.dtype === 'float32' ? e : wrap(d, x.shape, e.dtype)];
   });
 }
 

@@ -1,6 +1,6 @@
 // Shape ops: views that share storage (reshape of contiguous data, transpose, permute,
 // narrow, expand, squeeze) and the copies that cannot (contiguous, cat, clone, casts).
-import { needsGrad, record } from '../autograd.js';
+import { installGradCast, needsGrad, record } from '../autograd.js';
 import { allocateStorage, type DType } from '../dtype.js';
 
 import { broadcastStrides, contiguousStrides, inferShape, normDim, numel, sameShape, shapeStr, type Shape } from '../shape.js';
@@ -60,8 +60,8 @@ function viewStrides(x: Tensor, shape: Shape): number[] | null {
 /** View with a new shape (one -1 allowed); copies only when the layout makes a view impossible (torch.reshape). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const target = inferShape(shape, x.numel, 'reshape');
-  if (sameShape(target, x.shape)) return x;
-  const strides = viewStrides(x, target);
+  // Same shape still gives a new view (as torch does), so hooks on it stay its own.
+  const strides = sameShape(target, x.shape) ? [...x.strides] : viewStrides(x, target);
   const base = strides ? x : contiguous(x);
   const out = base.asStrided(target, strides ?? contiguousStrides(target));
   if (!needsGrad(x)) return out;
@@ -225,7 +225,10 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 export function expand(x: Tensor, shape: Shape): Tensor {
   const off = shape.length - x.ndim;
   if (off < 0) throw new RangeError(`expand: target ${shapeStr(shape)} has fewer dims than the input ${shapeStr(x.shape)}`);
-  const target = shape.map((s, i) => (s === -1 ? x.shape[i - off]! : s));
+  const target = shape.map((s, i) => {
+    if (s === -1 && i < off) throw new RangeError(`expand: -1 is not allowed for the new leading dim ${i} in ${shapeStr(shape)}`);
+    return s === -1 ? x.shape[i - off]! : s;
+  });
   for (let i = 0; i < x.ndim; i++) {
     const s = x.shape[i]!;
     if (s !== 1 && s !== target[i + off]) {
@@ -247,9 +250,9 @@ export function to(x: Tensor, dtype: DType): Tensor {
     out = new Tensor(BigInt64Array.from(x.data<'int32'>(), (v) => BigInt(v)), x.shape, dtype);
   } else {
     out = wrap(f32(x), x.shape, dtype);
-    if (out.dtype === 'float32' && x.dtype === 'float32') out = clone(x);
   }
   if (!needsGrad(x) || dtype === 'int32' || dtype === 'int64') return out;
   return record(out, 'ToBackward', [x], (g) => [to(g, x.dtype)]);
 }
 
+installGradCast(to);

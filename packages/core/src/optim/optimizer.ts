@@ -87,10 +87,11 @@ export abstract class Optimizer<H extends object = Record<string, unknown>> {
       throw new TypeError(`${name}: param group ${index} must be an object with a 'params' field, got ${describe(group)}`);
     }
     const raw = group.params;
-    const params: Tensor[] = raw instanceof Tensor ? [raw] : raw != null && typeof raw === 'object' && Symbol.iterator in raw ? [...raw] : [];
-    if (!(raw instanceof Tensor) && params.length === 0 && !(raw != null && typeof raw === 'object')) {
+    const iterable = raw !== null && typeof raw === 'object' && Symbol.iterator in raw;
+    if (!(raw instanceof Tensor) && !iterable) {
       throw new TypeError(`${name}: param group ${index}: 'params' must be a Tensor or an iterable of Tensors, got ${describe(raw)}`);
     }
+    const params: Tensor[] = raw instanceof Tensor ? [raw] : [...raw];
     const seen = new Set<Tensor>();
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new TypeError(`${name}: param group ${index}: params[${i}] is not a Tensor (got ${describe(p)})`);
@@ -219,6 +220,8 @@ export abstract class Optimizer<H extends object = Record<string, unknown>> {
     // Validate everything before mutating so a bad checkpoint leaves the optimizer untouched.
     const newGroups = saved.map((sg, gi) => {
       const { params: _ids, ...hyper } = sg as Record<string, unknown>;
+      // Catches torch-style (snake_case) checkpoints, whose values would otherwise be ignored.
+      checkOptionKeys(`${name}.loadStateDict`, hyper, keys, `key in loaded param group ${gi}:`, false);
       const merged: Record<string, unknown> = cloneValues(hyper);
       for (const k of keys) {
         if (merged[k] === undefined) merged[k] = cloneValue((this.paramGroups[gi] as Record<string, unknown>)[k]);
@@ -284,7 +287,9 @@ function closest(key: string, known: readonly string[]): string | null {
     const d = editDistance(camel, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
-  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
+  // Short keys are close to everything; demand a near-exact match before calling them typos.
+  const limit = key.length <= 4 ? 1 : Math.max(2, Math.floor(key.length / 4));
+  return best !== null && bestD <= limit ? best : null;
 }
 
 /**

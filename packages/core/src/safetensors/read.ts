@@ -40,7 +40,7 @@ function unknownNameError(header: SafetensorsHeader, name: string): SafetensorsE
   const all = Object.keys(header.tensors);
   const close = all
     .map((n) => ({ n, d: editDistance(name, n) }))
-    .filter(({ n, d }) => d <= Math.max(2, Math.floor(Math.max(name.length, n.length) / 3)))
+    .filter(({ n, d }) => d <= Math.max(2, Math.floor(Math.max(name.length, n.length) / 5)))
     .sort((x, y) => x.d - y.d)
     .slice(0, 3)
     .map(({ n }) => `'${n}'`);

@@ -19,7 +19,9 @@ export class Conv1D extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return F.add(F.matmul(x, this.weight), this.bias);
+    const lead = x.shape.slice(0, -1);
+    const y = F.addmm(this.bias, x.reshape(-1, x.shape[x.ndim - 1]!), this.weight);
+    return y.reshape(...lead, this.bias.shape[0]!);
   }
 }
 

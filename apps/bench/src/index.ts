@@ -1,0 +1,88 @@
+// ds-bench: `node apps/bench/dist/index.js [suite...] [--quick] [--threads N] [--json-only] [--compare-c]`
+// Suites: gemm, adam, gpt2 (default: all three). Each measurement is one JSON line on stdout;
+// then (unless --json-only) what ran and a table beside the PyTorch baselines.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { setNumThreads } from '@ds/core';
+import { runAdamSuite } from './adam.js';
+import { GPT2_SIZES, type Gpt2Size } from './baselines.js';
+import { collectEnv, envSummary } from './env.js';
+import { runGemmSuite } from './gemm.js';
+import { GPT2_CHILD_FLAG, runGpt2Child, runGpt2Suite } from './gpt2.js';
+import { emit, note, renderReport, type BenchRecord } from './report.js';
+
+export const SUITES = ['gemm', 'adam', 'gpt2'] as const;
+export type Suite = (typeof SUITES)[number];
+
+interface CliOptions {
+  quick?: boolean;
+  threads?: number;
+  jsonOnly?: boolean;
+  compareC?: boolean;
+  steps?: number;
+  warmup?: number;
+  gpt2Child?: string;
+}
+
+function positiveInt(name: string, allowZero = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new InvalidArgumentError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+    return n;
+  };
+}
+
+export function buildProgram(): Command {
+  return new Command()
+    .name('ds-bench')
+    .description('Benchmarks for ds (sgemm, fused AdamW, GPT-2 training) beside the PyTorch baselines of /work/shared/baselines.md')
+    .argument('[suite...]', `suites to run: ${SUITES.join(', ')} (default: all)`)
+    .option('--quick', 'smaller run: gemm without 4096^3, fewer reps, gpt2 small only')
+    .option('--threads <n>', 'kernel threads (setNumThreads; GEMM included); default: the kernels\' own', positiveInt('--threads'))
+    .option('--json-only', 'print only the JSON records (no environment report or table)')
+    .option('--compare-c', 'gemm: also compile and run a C program calling cblas_sgemm at the same sizes')
+    .option('--steps <n>', 'gpt2: timed steps per size', positiveInt('--steps'))
+    .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
+    .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
+    .showHelpAfterError();
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.parse(argv);
+  const opts = program.opts<CliOptions>();
+
+  if (opts.gpt2Child !== undefined) {
+    const size = opts.gpt2Child;
+    if (!(size in GPT2_SIZES)) throw new Error(`${GPT2_CHILD_FLAG}: unknown size ${JSON.stringify(size)}`);
+    runGpt2Child(size as Gpt2Size, { quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup });
+    return;
+  }
+
+  const requested = program.args.length ? program.args : [...SUITES];
+  const unknown = requested.filter((s) => !(SUITES as readonly string[]).includes(s));
+  if (unknown.length) program.error(`unknown suite(s): ${unknown.join(', ')} (expected ${SUITES.join(', ')})`);
+  const suites = [...new Set(requested)] as Suite[];
+
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+  const env = collectEnv();
+  const context = envSummary(env);
+  note(`ds-bench: ${suites.join(', ')}${opts.quick ? ' (quick)' : ''} on ${env.kernels} kernels, BLAS core ${env.blas.core}, ${env.blas.threads} thread(s), simd ${env.simd}`);
+
+  const records: BenchRecord[] = [];
+  const onRecord = (r: BenchRecord): void => {
+    records.push(r);
+    emit(r);
+  };
+  for (const suite of suites) {
+    if (suite === 'gemm') runGemmSuite({ quick: !!opts.quick, compareC: !!opts.compareC, context, onRecord });
+    else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
+    else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, onRecord });
+  }
+  if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');
+  if (!opts.jsonOnly) process.stdout.write(`${renderReport(records, env)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ds-bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

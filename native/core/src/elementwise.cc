@@ -1,0 +1,178 @@
+#include "elementwise.h"
+
+#include <cmath>
+
+#include "args.h"
+#include "ops.h"
+#include "simd.h"
+#include "threadpool.h"
+
+namespace ds {
+namespace {
+
+using simd::F1;
+
+// Below this many elements per thread a memory-bound loop finishes before a woken thread
+// would start; transcendental ops do ~10x the work per element and split earlier.
+constexpr size_t kGrainCheap = size_t{1} << 16;
+constexpr size_t kGrainHeavy = size_t{1} << 13;
+constexpr size_t kAlign = 16;
+
+bool IsHeavy(UnaryOp op) {
+  return op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Tanh || op == UnaryOp::Sigmoid;
+}
+
+template <class V>
+struct UnaryKernel {
+  static void Run(UnaryOp op, const float* x, float* y, size_t n) {
+    WithUnaryOp(op, [&](auto tag) {
+      constexpr UnaryOp kOp = decltype(tag)::value;
+      size_t i = 0;
+      for (; i + V::N <= n; i += V::N) ApplyUnary<kOp>(V::load(x + i)).store(y + i);
+      // 1.0 keeps the unused lanes of log/rsqrt free of special values.
+      if (i < n) ApplyUnary<kOp>(V::loadn(x + i, n - i, 1.0f)).storen(y + i, n - i);
+    });
+  }
+};
+
+// out = (float)(a OP s) evaluated in double.
+inline void ScalarOpDouble(BinaryOp op, const float* a, double s, float* y, size_t n) {
+  switch (op) {
+    case BinaryOp::Add:
+      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] + s);
+      break;
+    case BinaryOp::Sub:
+      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] - s);
+      break;
+    case BinaryOp::Mul:
+      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] * s);
+      break;
+    default:
+      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] / s);
+      break;
+  }
+}
+
+inline bool IsFloat(double v) { return static_cast<double>(static_cast<float>(v)) == v; }
+
+template <class V>
+struct ScalarOpKernel {
+  static void Run(BinaryOp op, const float* a, double s_double, float* y, size_t n) {
+    const float s = static_cast<float>(s_double);
+    // A scalar that float cannot hold (0.1, 1/3) is applied in double, as the reference does:
+    // rounding it first would shift every result, and break a + s where a is close to -s.
+    if (!IsFloat(s_double) && op != BinaryOp::Max && op != BinaryOp::Min && op != BinaryOp::Pow) {
+      ScalarOpDouble(op, a, s_double, y, n);
+      return;
+    }
+    bool vector = WithVectorOp(op, [&](auto o) {
+      using Op = decltype(o);
+      const V sv = V::set1(s);
+      size_t i = 0;
+      for (; i + V::N <= n; i += V::N) Op::Apply(V::load(a + i), sv).store(y + i);
+      if (i < n) Op::Apply(V::loadn(a + i, n - i, 1.0f), sv).storen(y + i, n - i);
+    });
+    if (vector) return;
+    if (s == 2.0f) {
+      // x ** 2 is exactly x * x rounded once, whichever way it is computed.
+      size_t i = 0;
+      for (; i + V::N <= n; i += V::N) {
+        V x = V::load(a + i);
+        (x * x).store(y + i);
+      }
+      for (; i < n; i++) y[i] = a[i] * a[i];
+      return;
+    }
+    for (size_t i = 0; i < n; i++) {
+      y[i] = static_cast<float>(std::pow(static_cast<double>(a[i]), s_double));
+    }
+  }
+};
+
+// axpy and scale take alpha in double for the same reason as binaryScalar: a learning rate
+// like 0.01 is not a float, and the reference applies it unrounded.
+template <class V>
+struct AxpyKernel {
+  static void Run(double alpha, const float* x, float* y, size_t n) {
+    if (!IsFloat(alpha)) {
+      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(y[i] + alpha * x[i]);
+      return;
+    }
+    const V av = V::set1(static_cast<float>(alpha));
+    size_t i = 0;
+    for (; i + V::N <= n; i += V::N) fmadd(av, V::load(x + i), V::load(y + i)).store(y + i);
+    if (i < n) fmadd(av, V::loadn(x + i, n - i, 0.0f), V::loadn(y + i, n - i, 0.0f)).storen(y + i, n - i);
+  }
+};
+
+template <class V>
+struct ScaleKernel {
+  static void Run(double alpha, float* x, size_t n) {
+    if (!IsFloat(alpha)) {
+      for (size_t i = 0; i < n; i++) x[i] = static_cast<float>(x[i] * alpha);
+      return;
+    }
+    const V av = V::set1(static_cast<float>(alpha));
+    size_t i = 0;
+    for (; i + V::N <= n; i += V::N) (V::load(x + i) * av).store(x + i);
+    if (i < n) (V::loadn(x + i, n - i, 0.0f) * av).storen(x + i, n - i);
+  }
+};
+
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Args args(info, "unary", 3);
+  auto op = static_cast<UnaryOp>(args.Int(0, "op", 0, kUnaryOps - 1));
+  Span<float> a = args.F32(1, "a");
+  Span<float> out = args.F32(2, "out");
+  args.NeedLength("out", out.size, a.size, "a.length");
+  ThreadPool::Instance().For(a.size, IsHeavy(op) ? kGrainHeavy : kGrainCheap, kAlign, [&](size_t b, size_t e) {
+    simd::Run<UnaryKernel>(op, static_cast<const float*>(a.data + b), out.data + b, e - b);
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value BinaryScalar(const Napi::CallbackInfo& info) {
+  Args args(info, "binaryScalar", 4);
+  auto op = static_cast<BinaryOp>(args.Int(0, "op", 0, kBinaryOps - 1));
+  Span<float> a = args.F32(1, "a");
+  const double s = args.Number(2, "s");
+  Span<float> out = args.F32(3, "out");
+  args.NeedLength("out", out.size, a.size, "a.length");
+  size_t grain = op == BinaryOp::Pow ? size_t{1} << 11 : kGrainCheap;
+  ThreadPool::Instance().For(a.size, grain, kAlign, [&](size_t b, size_t e) {
+    simd::Run<ScalarOpKernel>(op, static_cast<const float*>(a.data + b), s, out.data + b, e - b);
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  Args args(info, "axpy", 3);
+  const double alpha = args.Number(0, "alpha");
+  Span<float> x = args.F32(1, "x");
+  Span<float> y = args.F32(2, "y");
+  args.NeedLength("y", y.size, x.size, "x.length");
+  ThreadPool::Instance().For(x.size, kGrainCheap, kAlign, [&](size_t b, size_t e) {
+    simd::Run<AxpyKernel>(alpha, static_cast<const float*>(x.data + b), y.data + b, e - b);
+  });
+  return info.Env().Undefined();
+}
+
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  Args args(info, "scale", 2);
+  Span<float> x = args.F32(0, "x");
+  const double alpha = args.Number(1, "alpha");
+  ThreadPool::Instance().For(x.size, kGrainCheap, kAlign,
+                             [&](size_t b, size_t e) { simd::Run<ScaleKernel>(alpha, x.data + b, e - b); });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitElementwise(Napi::Env env, Napi::Object exports) {
+  exports.Set("unary", Napi::Function::New(env, Unary, "unary"));
+  exports.Set("binaryScalar", Napi::Function::New(env, BinaryScalar, "binaryScalar"));
+  exports.Set("axpy", Napi::Function::New(env, Axpy, "axpy"));
+  exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
+}
+
+}  // namespace ds

@@ -1,0 +1,14 @@
+// GELU activation, exact (erf) and tanh-approximated, forward and backward.
+#pragma once
+
+#include <napi.h>
+
+namespace ds {
+
+// [sync] gelu(x, out, approximate: 0 | 1): 0 = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
+//   1 = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), for i < x.length.
+// [sync] geluBackward(x, dy, dx, approximate: 0 | 1): dx = dy * d gelu / dx.
+//   Both throw TypeError on wrong types, RangeError on a bad mode or short arrays.
+void InitGelu(Napi::Env env, Napi::Object exports);
+
+}  // namespace ds

@@ -43,7 +43,7 @@ function records(name: string, n: number, times: number[], warmupMs: number[], t
     { suite: 'adam', name, value: gparams, unit: 'Gparam/s', context: ctx },
     {
       suite: 'adam', name: `${name}_bandwidth`, value: gparams * ADAM_BYTES_PER_PARAM, unit: 'GB/s',
-      context: { ...ctx, baseline: null, note: `STREAM triad limit ${triad} GB/s at ${threads >= 2 ? 2 : 1} thread(s): ${Math.round((gparams * ADAM_BYTES_PER_PARAM / triad) * 100)} % of it` },
+      context: { ...ctx, baseline: null, note: `${(gparams * ADAM_BYTES_PER_PARAM / triad).toFixed(2)}x the STREAM triad of baselines.md (${triad} GB/s, ${threads >= 2 ? 2 : 1} thread${threads >= 2 ? 's' : ''})` },
     },
   ];
 }

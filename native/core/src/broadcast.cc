@@ -7,6 +7,7 @@
 #include <string>
 
 #include "args.h"
+#include "cpu.h"
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -124,7 +125,7 @@ void ForEachRun(const Layout<K>& l, const int64_t* base, size_t begin, size_t en
 // element if walked in output order. They are walked in kTile x kTile tiles of the two
 // innermost output dimensions instead, so the lines a tile reads are reused from L1 while the
 // output is still written row by row.
-constexpr int64_t kTile = 64;
+constexpr int64_t kTile = 32;
 
 template <int K>
 bool NeedsTiles(const Layout<K>& l) {
@@ -172,6 +173,61 @@ void ForEachTiled(const Layout<K>& l, const int64_t* base, size_t t0, size_t t1,
           for (int k = 0; k < K; k++) o[k] += l.stride[k][0];
         }
       }
+    }
+  }
+}
+
+// out[r, c] = src[c * s0 + r] for one kTile x kTile tile of a plane (src rows are output
+// columns), moving 8x8 blocks through registers so every load and store is a full vector.
+DS_KERNEL_AVX2 void TransposeTile(const float* src, int64_t s0, float* out, int64_t cols, int64_t r0, int64_t r1,
+                                  int64_t c0, int64_t c1) {
+  int64_t r = r0;
+  for (; r + 8 <= r1; r += 8) {
+    int64_t c = c0;
+    for (; c + 8 <= c1; c += 8) {
+      __m256 x[8], t[8], u[8];
+      for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_ps(src + (c + i) * s0 + r);
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+      for (int j = 0; j < 4; j++) {
+        _mm256_storeu_ps(out + (r + j) * cols + c, _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+        _mm256_storeu_ps(out + (r + j + 4) * cols + c, _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+      }
+    }
+    for (; c < c1; c++) {
+      for (int64_t j = 0; j < 8; j++) out[(r + j) * cols + c] = src[c * s0 + r + j];
+    }
+  }
+  for (; r < r1; r++) {
+    for (int64_t c = c0; c < c1; c++) out[r * cols + c] = src[c * s0 + r];
+  }
+}
+
+// copyStrided for a plane-wise transpose (inner output stride s0, next stride 1), by tiles.
+void CopyTransposed(const Layout<1>& l, const float* src, int64_t offset, float* out, size_t t0, size_t t1) {
+  const int64_t cols = l.shape[0], rows = l.shape[1];
+  const size_t blocks = static_cast<size_t>((rows + kTile - 1) / kTile);
+  for (size_t t = t0; t < t1; t++) {
+    size_t rest = t / blocks;
+    const size_t plane = rest;
+    const int64_t r0 = static_cast<int64_t>(t % blocks) * kTile;
+    const int64_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
+    int64_t off = offset;
+    for (int d = 2; d < l.nd; d++) {
+      off += static_cast<int64_t>(rest % static_cast<size_t>(l.shape[d])) * l.stride[0][d];
+      rest /= static_cast<size_t>(l.shape[d]);
+    }
+    float* o = out + plane * static_cast<size_t>(rows * cols);
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      TransposeTile(src + off, l.stride[0][0], o, cols, r0, r1, c0, c0 + kTile < cols ? c0 + kTile : cols);
     }
   }
 }
@@ -304,14 +360,18 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   bool any = BuildLayout<1>(args, shape, &strides, stride_names, offsets, lengths, names, &l);
   args.NeedLength("out", out.size, l.total, "the product of 'shape'");
   if (!any) return info.Env().Undefined();
+  if (NeedsTiles(l) && l.stride[0][1] == 1 && CurrentSimd() != SimdLevel::Scalar) {
+    ThreadPool::Instance().For(TileTasks(l), 1 + kGrain / static_cast<size_t>(l.shape[0] * kTile), 1,
+                               [&](size_t t0, size_t t1) { CopyTransposed(l, src.data, offset, out.data, t0, t1); });
+    return info.Env().Undefined();
+  }
   if (NeedsTiles(l)) {
     const int64_t base[1] = {offset};
     const float* s = src.data;
     float* o = out.data;
+    auto copy = [&](size_t i, const int64_t* off) { o[i] = s[off[0]]; };
     ThreadPool::Instance().For(TileTasks(l), 1 + kGrain / static_cast<size_t>(l.shape[0] * kTile), 1,
-                               [&](size_t t0, size_t t1) {
-                                 ForEachTiled<1>(l, base, t0, t1, [&](size_t i, const int64_t* off) { o[i] = s[off[0]]; });
-                               });
+                               [&](size_t t0, size_t t1) { ForEachTiled<1>(l, base, t0, t1, copy); });
     return info.Env().Undefined();
   }
   ThreadPool::Instance().For(l.total, kGrain, 16, [&](size_t begin, size_t end) {

@@ -83,6 +83,30 @@ struct ScalarOpKernel {
       for (; i < n; i++) y[i] = a[i] * a[i];
       return;
     }
+    if (s_double == 0.5) {
+      // pow(x, 0.5) is sqrt(x) except pow(-inf, 0.5) = +inf and pow(-0, 0.5) = +0.
+      for (size_t i = 0; i < n; i++) {
+        const double x = a[i];
+        y[i] = static_cast<float>(x == -HUGE_VAL ? HUGE_VAL : std::sqrt(x) + 0.0);
+      }
+      return;
+    }
+    const double mag = std::fabs(s_double);
+    if (mag <= 64.0 && std::floor(mag) == mag) {
+      // Small integer powers by squaring in double: products of floats stay within a few
+      // double ulps, far below float rounding, and avoid a pow call per element.
+      const unsigned e = static_cast<unsigned>(mag);
+      const bool invert = s_double < 0;
+      for (size_t i = 0; i < n; i++) {
+        double base = a[i], r = 1.0;
+        for (unsigned k = e; k != 0; k >>= 1) {
+          if (k & 1) r *= base;
+          base *= base;
+        }
+        y[i] = static_cast<float>(invert ? 1.0 / r : r);
+      }
+      return;
+    }
     for (size_t i = 0; i < n; i++) {
       y[i] = static_cast<float>(std::pow(static_cast<double>(a[i]), s_double));
     }

@@ -88,8 +88,8 @@ DS_KERNEL_AVX512 void F32ToF16Avx512(const float* s, uint16_t* d, size_t n) {
     __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512i bits = _mm512_castps_si512(x);
     const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(bits, abs_mask), inf);
-    const __m256i sign =
-        _mm256_and_si256(_mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)), _mm256_set1_epi16(static_cast<short>(0x8000)));
+    const __m256i high = _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16));
+    const __m256i sign = _mm256_and_si256(high, _mm256_set1_epi16(static_cast<short>(0x8000)));
     h = _mm256_mask_blend_epi16(nan, h, _mm256_or_si256(sign, _mm256_set1_epi16(0x7e00)));
     _mm256_mask_storeu_epi16(d + i, k, h);
   }
@@ -112,7 +112,8 @@ DS_KERNEL_AVX512 void F32ToBf16Avx512(const float* s, uint16_t* d, size_t n) {
     const __mmask16 k = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512i bits = _mm512_maskz_loadu_epi32(k, s + i);
     const __m512i hi = _mm512_srli_epi32(bits, 16);
-    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, bias), _mm512_and_si512(hi, one)), 16);
+    const __m512i lsb = _mm512_and_si512(hi, one);
+    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, bias), lsb), 16);
     const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(bits, abs_mask), inf);
     const __m512i r = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(hi, quiet));
     _mm256_mask_storeu_epi16(d + i, k, _mm512_cvtepi32_epi16(r));
@@ -157,8 +158,9 @@ DS_KERNEL_AVX2 void F16ToF32Avx2(const uint16_t* s, float* d, size_t n) {
 
 DS_KERNEL_AVX2 __m256i Bf16Round8(__m256i bits) {
   const __m256i hi = _mm256_srli_epi32(bits, 16);
-  const __m256i rounded = _mm256_srli_epi32(
-      _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7fff)), _mm256_and_si256(hi, _mm256_set1_epi32(1))), 16);
+  const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+  const __m256i biased = _mm256_add_epi32(bits, _mm256_set1_epi32(0x7fff));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(biased, lsb), 16);
   const __m256i nan =
       _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
   return _mm256_blendv_epi8(rounded, _mm256_or_si256(hi, _mm256_set1_epi32(0x0040)), nan);

@@ -10,7 +10,18 @@
 namespace ds {
 
 enum class BinaryOp { Add = 0, Sub = 1, Mul = 2, Div = 3, Pow = 4, Max = 5, Min = 6 };
-enum class UnaryOp { Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Tanh = 5, Relu = 6, Sigmoid = 7, Rsqrt = 8, Square = 9 };
+enum class UnaryOp {
+  Neg = 0,
+  Exp = 1,
+  Log = 2,
+  Sqrt = 3,
+  Abs = 4,
+  Tanh = 5,
+  Relu = 6,
+  Sigmoid = 7,
+  Rsqrt = 8,
+  Square = 9
+};
 constexpr int kBinaryOps = 7;
 constexpr int kUnaryOps = 10;
 

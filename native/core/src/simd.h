@@ -204,9 +204,10 @@ struct DAcc<F256> {
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x.v, 1)));
   }
   DS_AVX2 void add_prod(F256 a, F256 b) {
-    lo = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a.v)), _mm256_cvtps_pd(_mm256_castps256_ps128(b.v)), lo);
-    hi = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b.v, 1)),
-                         hi);
+    const __m128 a_lo = _mm256_castps256_ps128(a.v), b_lo = _mm256_castps256_ps128(b.v);
+    const __m128 a_hi = _mm256_extractf128_ps(a.v, 1), b_hi = _mm256_extractf128_ps(b.v, 1);
+    lo = _mm256_fmadd_pd(_mm256_cvtps_pd(a_lo), _mm256_cvtps_pd(b_lo), lo);
+    hi = _mm256_fmadd_pd(_mm256_cvtps_pd(a_hi), _mm256_cvtps_pd(b_hi), hi);
   }
   DS_AVX2 void add_sqdiff(F256 x, double mean) {
     const __m256d m = _mm256_set1_pd(mean);
@@ -231,9 +232,10 @@ struct DAcc<F512> {
     hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x.v, 1)));
   }
   DS_AVX512 void add_prod(F512 a, F512 b) {
-    lo = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(a.v)), _mm512_cvtps_pd(_mm512_castps512_ps256(b.v)), lo);
-    hi = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a.v, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(b.v, 1)),
-                         hi);
+    const __m256 a_lo = _mm512_castps512_ps256(a.v), b_lo = _mm512_castps512_ps256(b.v);
+    const __m256 a_hi = _mm512_extractf32x8_ps(a.v, 1), b_hi = _mm512_extractf32x8_ps(b.v, 1);
+    lo = _mm512_fmadd_pd(_mm512_cvtps_pd(a_lo), _mm512_cvtps_pd(b_lo), lo);
+    hi = _mm512_fmadd_pd(_mm512_cvtps_pd(a_hi), _mm512_cvtps_pd(b_hi), hi);
   }
   DS_AVX512 void add_sqdiff(F512 x, double mean) {
     const __m512d m = _mm512_set1_pd(mean);

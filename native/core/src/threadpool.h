@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace ds {
@@ -22,8 +23,9 @@ class ThreadPool {
 
   // Runs fn(begin, end) over [0, n) split into at most Size() contiguous chunks of at least
   // `grain` items; chunk boundaries are multiples of `align` so threads never share the
-  // cache line at a boundary. Small n runs inline on the caller. Chunks are a pure function of
-  // (n, grain, align, Size()), so results never depend on scheduling.
+  // cache line at a boundary. Small n runs inline on the caller, and so does everything
+  // while another thread's call holds the pool. Kernels therefore never let a result depend
+  // on where the chunk boundaries fall: that is what makes them independent of the thread count.
   template <class F>
   void For(size_t n, size_t grain, size_t align, F&& fn) {
     size_t chunks = Chunks(n, grain);
@@ -31,9 +33,8 @@ class ThreadPool {
       if (n > 0) fn(size_t{0}, n);
       return;
     }
-    Run(
-        chunks, n, align, [](void* ctx, size_t b, size_t e) { (*static_cast<F*>(ctx))(b, e); },
-        const_cast<void*>(static_cast<const void*>(&fn)));
+    auto call = [](void* ctx, size_t b, size_t e) { (*static_cast<std::remove_reference_t<F>*>(ctx))(b, e); };
+    Run(chunks, n, align, call, const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
   // Number of chunks For(n, grain, ...) would use (1 when it runs inline).

@@ -264,7 +264,7 @@ describe.skipIf(!native)('native kernels', () => {
       for (const n of [1, 17, 100003]) {
         const a = withSpecials(randn(n, n + 1, 3));
         for (let op = 0; op <= 6; op++) {
-          for (const s of [0.37, -2.5, 2, 0.5]) {
+          for (const s of [0.37, -2.5, 2, 0.5, 3, -1, -4, 0]) {
             const out = new Float32Array(n);
             const r = both(k, [out], (kern, o) => kern.binaryScalar(op as BinaryOp, a, s, o));
             const tol = op === BinaryOp.Pow ? { atol: 0, rtol: 1.2e-7 } : EXACT;

@@ -4,18 +4,16 @@
 import { functional as F, Generator, nn, noGrad, randn, zeros, type Tensor } from '@ds/core';
 import { resolveConfig, type GPT2Config } from './config.js';
 
-const { Module, Parameter, ModuleList } = nn;
-type Parameter = nn.Parameter;
 
 /** y = x W + b with W [nx, nf] (GPT-2's transposed linear). */
-export class Conv1D extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter;
+export class Conv1D extends nn.Module {
+  readonly weight: nn.Parameter;
+  readonly bias: nn.Parameter;
 
   constructor(nf: number, nx: number, std: number, generator: Generator) {
     super();
-    this.weight = this.registerParameter('weight', new Parameter(randn([nx, nf], { generator }).mul(std)))!;
-    this.bias = this.registerParameter('bias', new Parameter(zeros([nf])))!;
+    this.weight = this.registerParameter('weight', new nn.Parameter(randn([nx, nf], { generator }).mul(std)))!;
+    this.bias = this.registerParameter('bias', new nn.Parameter(zeros([nf])))!;
   }
 
   forward(x: Tensor): Tensor {
@@ -25,7 +23,7 @@ export class Conv1D extends Module {
   }
 }
 
-export class GPT2Attention extends Module {
+export class GPT2Attention extends nn.Module {
   readonly c_attn: Conv1D;
   readonly c_proj: Conv1D;
   readonly nHead: number;
@@ -51,7 +49,7 @@ export class GPT2Attention extends Module {
   }
 }
 
-export class GPT2MLP extends Module {
+export class GPT2MLP extends nn.Module {
   readonly c_fc: Conv1D;
   readonly c_proj: Conv1D;
 
@@ -68,7 +66,7 @@ export class GPT2MLP extends Module {
   }
 }
 
-export class GPT2Block extends Module {
+export class GPT2Block extends nn.Module {
   readonly ln_1: nn.LayerNorm;
   readonly attn: GPT2Attention;
   readonly ln_2: nn.LayerNorm;
@@ -89,7 +87,7 @@ export class GPT2Block extends Module {
   }
 }
 
-export class GPT2Model extends Module {
+export class GPT2Model extends nn.Module {
   readonly wte: nn.Embedding;
   readonly wpe: nn.Embedding;
   readonly h: nn.ModuleList<GPT2Block>;
@@ -105,7 +103,7 @@ export class GPT2Model extends Module {
       this.wpe.weight.mul_(config.initializer_range);
     });
     this.drop = this.registerModule('drop', new nn.Dropout(config.embd_pdrop, generator));
-    this.h = this.registerModule('h', new ModuleList(Array.from({ length: config.n_layer }, () => new GPT2Block(config, generator))));
+    this.h = this.registerModule('h', new nn.ModuleList(Array.from({ length: config.n_layer }, () => new GPT2Block(config, generator))));
     this.ln_f = this.registerModule('ln_f', new nn.LayerNorm(config.n_embd, config.layer_norm_epsilon));
   }
 
@@ -133,7 +131,7 @@ export class GPT2Model extends Module {
 }
 
 /** GPT-2 with the LM head tied to the token embedding (no separate lm_head.weight). */
-export class GPT2LMHeadModel extends Module {
+export class GPT2LMHeadModel extends nn.Module {
   readonly config: GPT2Config;
   readonly transformer: GPT2Model;
 

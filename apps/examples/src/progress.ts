@@ -64,19 +64,29 @@ function barProgress(total: number): Progress {
     {
       format: '{bar} {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | rss {rss} MiB (peak {peak}) | eta {eta_formatted}',
       hideCursor: true,
+      barsize: 24,
       clearOnComplete: false,
       etaBuffer: 20,
     },
     cliProgress.Presets.shades_classic,
   );
   const bar = multi.create(total, 0, { loss: '-', lr: '-', tps: '-', rss: '-', peak: '-' });
+  // cli-progress redraws from a timer, which never fires while a synchronous training loop
+  // runs, so redraw ourselves (at most every 100 ms, and on the last step).
+  let last = 0;
   return {
     update(s) {
       const m = memoryMiB();
       bar.update(s.step, { loss: fmt(s.loss, 4), lr: s.lr.toExponential(2), tps: fmt(s.tokensPerSec), rss: fmt(m.rss), peak: fmt(m.peak) });
+      const now = performance.now();
+      if (now - last >= 100 || s.step === total) {
+        last = now;
+        multi.update();
+      }
     },
     log(line) {
       multi.log(line + '\n');
+      multi.update();
     },
     stop() {
       multi.stop();

@@ -23,11 +23,12 @@ struct Operand {
 // Every element any batch touches must lie inside the array; cblas would read or write
 // out of bounds otherwise.
 void CheckOperand(const Args& args, const Operand& op, int64_t batch) {
-  if (op.ld < (op.cols > 1 ? op.cols : 1)) {
+  // An empty matrix is never passed to cblas, so its leading dimension does not matter.
+  if (op.rows == 0 || op.cols == 0 || batch == 0) return;
+  if (op.ld < op.cols) {
     args.ThrowRange(std::string("'") + op.ld_name + "' = " + std::to_string(op.ld) + " is smaller than the " +
                     std::to_string(op.cols) + " columns of '" + op.name + "' as stored");
   }
-  if (op.rows == 0 || op.cols == 0 || batch == 0) return;
   unsigned __int128 last = static_cast<unsigned __int128>(batch - 1) * static_cast<uint64_t>(op.stride) +
                            static_cast<unsigned __int128>(op.rows - 1) * static_cast<uint64_t>(op.ld) +
                            static_cast<uint64_t>(op.cols - 1);

@@ -62,13 +62,11 @@ inline F1 neg(F1 a) { return {-a.v}; }
 inline F1 copysign(F1 mag, F1 sgn) { return {std::copysign(mag.v, sgn.v)}; }
 inline bool lt(F1 a, F1 b) { return a.v < b.v; }
 inline bool gt(F1 a, F1 b) { return a.v > b.v; }
-inline bool ge(F1 a, F1 b) { return a.v >= b.v; }
 inline bool eq(F1 a, F1 b) { return a.v == b.v; }
 inline bool isnan(F1 a) { return a.v != a.v; }
 inline bool unord(F1 a, F1 b) { return a.v != a.v || b.v != b.v; }
 inline bool mor(bool a, bool b) { return a || b; }
 inline F1 select(bool m, F1 a, F1 b) { return m ? a : b; }
-inline float hsum(F1 a) { return a.v; }
 inline float hmax(F1 a) { return a.v; }
 
 // ---------------------------------------------------------------- F256: AVX2 + FMA
@@ -109,18 +107,11 @@ DS_AVX2 F256 copysign(F256 mag, F256 sgn) {
 }
 DS_AVX2 __m256 lt(F256 a, F256 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
 DS_AVX2 __m256 gt(F256 a, F256 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
-DS_AVX2 __m256 ge(F256 a, F256 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
 DS_AVX2 __m256 eq(F256 a, F256 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
 DS_AVX2 __m256 isnan(F256 a) { return _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q); }
 DS_AVX2 __m256 unord(F256 a, F256 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_UNORD_Q); }
 DS_AVX2 __m256 mor(__m256 a, __m256 b) { return _mm256_or_ps(a, b); }
 DS_AVX2 F256 select(__m256 m, F256 a, F256 b) { return {_mm256_blendv_ps(b.v, a.v, m)}; }
-DS_AVX2 float hsum(F256 a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 DS_AVX2 float hmax(F256 a) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -167,13 +158,11 @@ DS_AVX512 F512 copysign(F512 mag, F512 sgn) {
 }
 DS_AVX512 __mmask16 lt(F512 a, F512 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
 DS_AVX512 __mmask16 gt(F512 a, F512 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
-DS_AVX512 __mmask16 ge(F512 a, F512 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
 DS_AVX512 __mmask16 eq(F512 a, F512 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
 DS_AVX512 __mmask16 isnan(F512 a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
 DS_AVX512 __mmask16 unord(F512 a, F512 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_UNORD_Q); }
 DS_AVX512 __mmask16 mor(__mmask16 a, __mmask16 b) { return static_cast<__mmask16>(a | b); }
 DS_AVX512 F512 select(__mmask16 m, F512 a, F512 b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
-DS_AVX512 float hsum(F512 a) { return _mm512_reduce_add_ps(a.v); }
 DS_AVX512 float hmax(F512 a) { return _mm512_reduce_max_ps(a.v); }
 
 // ---------------------------------------------------------------- double accumulators

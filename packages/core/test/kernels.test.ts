@@ -115,6 +115,9 @@ describe.skipIf(!native)('native kernels', () => {
     // A^T B with A stored 2x2: [[1,3],[2,4]] @ [[5,6],[7,8]]
     k.sgemm(true, false, 2, 2, 2, 1, new Float32Array([1, 2, 3, 4]), 2, 0, new Float32Array([5, 6, 7, 8]), 2, 0, 0, c, 2, 0, 1);
     expect(Array.from(c)).toEqual([26, 30, 38, 44]);
+    // k = 0: C = beta * C, with nothing read from A or B.
+    k.sgemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 0, new Float32Array(0), 2, 0, 0.5, c, 2, 0, 1);
+    expect(Array.from(c)).toEqual([13, 15, 19, 22]);
 
     const sm = new Float32Array(3);
     k.softmax(new Float32Array([0, Math.log(2), -Infinity]), sm, 1, 3);

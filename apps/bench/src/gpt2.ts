@@ -2,10 +2,12 @@
 // forward + loss + backward + AdamW step + zeroGrad on random token ids from a seeded
 // Generator. Warm-up steps are excluded; the median step time gives tokens/s.
 //
-// Peak RSS (process.resourceUsage().maxRSS) covers everything a process ever did, so each size
-// runs in its own child process (this same script with the hidden --gpt2-child flag); the
-// child prints its JSON records on stdout and the parent passes them on.
+// Each size runs in its own child process (this same script with the hidden --gpt2-child flag)
+// so its peak RSS is its own; the child prints its JSON records on stdout and the parent passes
+// them on. Peak RSS is the kernel's high-water mark of this address space (VmHWM): getrusage's
+// maxRSS would also carry the parent's peak across fork+exec.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Generator, kernels, optim, randint, setNumThreads, type Tensor } from '@ds/core';
 import { GPT2LMHeadModel } from '@ds/models';
@@ -58,7 +60,7 @@ export function runGpt2Child(size: Gpt2Size, o: Gpt2RunOptions): BenchRecord[] {
   const budgetMs = o.budgetMs ?? (o.quick ? 45_000 : 120_000);
   const minSteps = Math.min(3, maxSteps);
 
-  const rssStart = process.resourceUsage().maxRSS;
+  const rssStart = peakRssKiB();
   const model = new GPT2LMHeadModel(gpt2Config(size), { seed: 0 });
   const nParams = model.numParameters();
   const opt = new optim.AdamW(model.parameters(), { lr: 1e-4 });
@@ -70,7 +72,7 @@ export function runGpt2Child(size: Gpt2Size, o: Gpt2RunOptions): BenchRecord[] {
       targets: randint(0, s.vocab_size, [s.batch, s.seq], { generator: gen, dtype: 'int64' }),
     });
   }
-  const rssInit = process.resourceUsage().maxRSS;
+  const rssInit = peakRssKiB();
   note(`gpt2 ${size}: ${(nParams / 1e6).toFixed(2)} M params, batch ${s.batch} x seq ${s.seq}, ${kernels().name} kernels, ${kernels().getNumThreads()} thread(s); ${warmup} warm-up + up to ${maxSteps} steps`);
 
   const phases = { fwd: [] as number[], bwd: [] as number[], opt: [] as number[], zero: [] as number[], total: [] as number[], faults: [] as number[] };
@@ -128,14 +130,14 @@ export function runGpt2Child(size: Gpt2Size, o: Gpt2RunOptions): BenchRecord[] {
     },
     lossFirst: round(losses[0]!, 4),
     lossLast: round(losses.at(-1)!, 4),
-    rssGiB: { start: round(gib(rssStart)), afterInit: round(gib(rssInit)), peak: round(gib(usage.maxRSS)) },
+    rssGiB: { start: round(gib(rssStart)), afterInit: round(gib(rssInit)), peak: round(gib(peakRssKiB())) },
     pageFaults: { minor: usage.minorPageFault, major: usage.majorPageFault, minorPerStepMedian: median(phases.faults) },
     env: envSummary(env),
   };
   const records: BenchRecord[] = [
     { suite: 'gpt2', name: `${size}_tokens_per_s`, value: tokens / (stepMs * 1e-3), unit: 'tokens/s', context },
     { suite: 'gpt2', name: `${size}_step_ms`, value: stepMs, unit: 'ms', context: { size, steps: phases.total.length, medianMs: context.medianMs, note: 'median full step' } },
-    { suite: 'gpt2', name: `${size}_peak_rss`, value: gib(usage.maxRSS), unit: 'GiB', context: { size, rssGiB: context.rssGiB, note: 'this child process only' } },
+    { suite: 'gpt2', name: `${size}_peak_rss`, value: gib(peakRssKiB()), unit: 'GiB', context: { size, rssGiB: context.rssGiB, note: 'this child process only' } },
   ];
   for (const r of records) emit(r);
   return records;
@@ -172,4 +174,15 @@ export function runGpt2Suite(o: Gpt2RunOptions & { onRecord: (r: BenchRecord) =>
       throw new Error(`gpt2 ${size}: the child process exited with ${child.status ?? child.signal} and ${got} record(s)`);
     }
   }
+}
+
+/** High-water mark of resident memory in KiB (VmHWM), falling back to getrusage off Linux. */
+function peakRssKiB(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS;
 }

@@ -148,7 +148,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
         // dB = A^T G with the batch folded into the reduction dimension.
         const a2 = reshapeNoGrad(contiguous(a.detach()), [-1, k]);
         const g2 = reshapeNoGrad(contiguous(g), [-1, g.shape[g.ndim - 1]!]);
-        gb = matmulRaw(transpose(a2, 0, 1), g2);
+        // Produce dB in B's own memory layout: for a transposed view (e.g. a tied LM head,
+        // x @ wte^T) the gradient then accumulates into the leaf contiguously.
+        const bTransposed = b.strides[0] === 1 && b.strides[1] !== 1;
+        gb = bTransposed ? transpose(matmulRaw(transpose(g2, 0, 1), a2), 0, 1) : matmulRaw(transpose(a2, 0, 1), g2);
       } else gb = sumToShape(matmulRaw(transpose(a.detach(), -1, -2), g), b.shape);
     }
     return [ga, gb];

@@ -134,6 +134,8 @@ export class GPT2Model extends nn.Module {
 export class GPT2LMHeadModel extends nn.Module {
   readonly config: GPT2Config;
   readonly transformer: GPT2Model;
+  /** `__metadata__` of the safetensors file the weights were loaded from (written back on save). */
+  checkpointMetadata: Record<string, string> = {};
 
   constructor(config: Partial<GPT2Config> = {}, opts: { seed?: number } = {}) {
     super();

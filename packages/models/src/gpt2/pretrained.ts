@@ -1,7 +1,7 @@
 // Hugging Face directory layout: config.json + model.safetensors with HF parameter names.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSafetensors, saveSafetensors, type Tensor } from '@ds/core';
+import { loadSafetensorsWithMetadata, saveSafetensors, type Tensor } from '@ds/core';
 import { GPT2_DEFAULTS, resolveConfig, type GPT2Config } from './config.js';
 import { GPT2LMHeadModel } from './model.js';
 
@@ -22,7 +22,8 @@ export async function fromPretrained(dir: string): Promise<GPT2LMHeadModel> {
   const cfg: Partial<GPT2Config> = {};
   for (const k of known) if (k in raw && raw[k] !== undefined) (cfg as Record<string, unknown>)[k] = raw[k];
   const model = new GPT2LMHeadModel(resolveConfig(cfg, configPath));
-  const weights = await loadSafetensors(path.join(dir, 'model.safetensors'));
+  const { tensors: weights, metadata } = await loadSafetensorsWithMetadata(path.join(dir, 'model.safetensors'));
+  model.checkpointMetadata = { ...metadata };
   const state: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(weights)) {
     if (IGNORED.some((re) => re.test(name))) continue;
@@ -40,5 +41,6 @@ export async function savePretrained(model: GPT2LMHeadModel, dir: string): Promi
   const tmp = path.join(dir, `config.json.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(config, null, 2) + '\n');
   await rename(tmp, path.join(dir, 'config.json'));
-  await saveSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { format: 'pt' });
+  // Keep the metadata the weights came with, so load + save reproduces the file byte for byte.
+  await saveSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { format: 'pt', ...model.checkpointMetadata });
 }

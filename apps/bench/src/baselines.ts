@@ -1,4 +1,4 @@
-// PyTorch (and hardware) reference figures from /work/shared/baselines.md, measured on the
+// PyTorch (and hardware) reference figures, measured on the
 // project's machine kind: 2 cores AMD EPYC with AVX-512, ~3.35 GHz, Debian 12, PyTorch 1.13
 // with Debian's OpenBLAS 0.3.21. Medians of several runs on a shared, noisy machine (spreads
 // of 20-40 %): compare ratios measured side by side, not absolute numbers.

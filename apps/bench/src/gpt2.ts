@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Generator, kernels, optim, randint, setNumThreads, type Tensor } from '@ds/core';
 import { GPT2LMHeadModel } from '@ds/models';
 import { GPT2_SIZES, type Gpt2Size } from './baselines.js';
+import { runPytorchGpt2 } from './pytorch.js';
 import { collectEnv, envSummary } from './env.js';
 import { median, round } from './gemm.js';
 import { emit, isBenchRecord, note, type BenchRecord } from './report.js';
@@ -144,7 +145,7 @@ export function runGpt2Child(size: Gpt2Size, o: Gpt2RunOptions): BenchRecord[] {
 }
 
 /** The parent side: one child process per size; returns the records the children printed. */
-export function runGpt2Suite(o: Gpt2RunOptions & { onRecord: (r: BenchRecord) => void; script?: string }): void {
+export function runGpt2Suite(o: Gpt2RunOptions & { onRecord: (r: BenchRecord) => void; script?: string; pytorch?: boolean }): void {
   // The entry script (dist/index.js, or src/index.ts under a TypeScript loader, whose flags
   // are in execArgv): the child re-runs the CLI with the hidden flag.
   const script = o.script ?? process.argv[1] ?? fileURLToPath(import.meta.url);
@@ -157,6 +158,7 @@ export function runGpt2Suite(o: Gpt2RunOptions & { onRecord: (r: BenchRecord) =>
     const child = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env: process.env, maxBuffer: 64 << 20 });
     if (child.error) throw child.error;
     let got = 0;
+    let ours: number | null = null;
     for (const line of child.stdout.split('\n')) {
       if (!line.startsWith('{')) continue;
       let parsed: unknown;
@@ -167,12 +169,14 @@ export function runGpt2Suite(o: Gpt2RunOptions & { onRecord: (r: BenchRecord) =>
       }
       if (isBenchRecord(parsed)) {
         o.onRecord(parsed);
+        if (parsed.name === `${size}_tokens_per_s`) ours = parsed.value;
         got++;
       }
     }
     if (child.status !== 0 || got === 0) {
       throw new Error(`gpt2 ${size}: the child process exited with ${child.status ?? child.signal} and ${got} record(s)`);
     }
+    if (o.pytorch) runPytorchGpt2(size, ours, o);
   }
 }
 

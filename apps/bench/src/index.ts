@@ -18,6 +18,7 @@ interface CliOptions {
   threads?: number;
   jsonOnly?: boolean;
   compareC?: boolean;
+  pytorch?: boolean;
   steps?: number;
   warmup?: number;
   gpt2Child?: string;
@@ -34,12 +35,13 @@ function positiveInt(name: string, allowZero = false) {
 export function buildProgram(): Command {
   return new Command()
     .name('ds-bench')
-    .description('Benchmarks for ds (sgemm, fused AdamW, GPT-2 training) beside the PyTorch baselines of /work/shared/baselines.md')
+    .description('Benchmarks for ds (sgemm, fused AdamW, GPT-2 training) beside PyTorch baselines measured on the same machine kind')
     .argument('[suite...]', `suites to run: ${SUITES.join(', ')} (default: all)`)
     .option('--quick', 'smaller run: gemm without 4096^3, fewer reps, gpt2 small only')
     .option('--threads <n>', 'kernel threads (setNumThreads; GEMM included); default: the kernels\' own', positiveInt('--threads'))
     .option('--json-only', 'print only the JSON records (no environment report or table)')
     .option('--compare-c', 'gemm: also compile and run a C program calling cblas_sgemm at the same sizes')
+    .option('--pytorch', 'gpt2: also run the same model in PyTorch (python3 with torch) right after, and report the ratio')
     .option('--steps <n>', 'gpt2: timed steps per size', positiveInt('--steps'))
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
@@ -76,7 +78,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   for (const suite of suites) {
     if (suite === 'gemm') runGemmSuite({ quick: !!opts.quick, compareC: !!opts.compareC, context, onRecord });
     else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
-    else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, onRecord });
+    else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, pytorch: !!opts.pytorch, onRecord });
   }
   if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');
   if (!opts.jsonOnly) process.stdout.write(`${renderReport(records, env)}\n`);

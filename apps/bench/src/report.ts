@@ -75,11 +75,11 @@ export function renderReport(records: readonly BenchRecord[], env: EnvReport): s
         fmt(b.value), ratio, b.what]);
     });
   }
-  out.push('== results beside the PyTorch baselines (/work/shared/baselines.md) ==', ...table(rows), '');
+  out.push('== results beside the PyTorch baselines (src/baselines.ts) ==', ...table(rows), '');
   out.push('* = the baseline environment this run matches (GEMM: OpenBLAS kernel; Adam: huge pages; GPT-2: both).');
   out.push('Baseline environments:');
   for (const e of BASELINE_ENVS) out.push(`  ${e.padEnd(11)} ${BASELINE_ENV_DESCRIPTIONS[e]}`);
   out.push('Ratios > 1 mean ds is faster (or, for peak RSS, uses more memory). The machine is shared and noisy:');
-  out.push('compare ratios measured side by side (rerun the PyTorch script in the same session), not absolute numbers.');
+  out.push('compare ratios measured side by side (run with --pytorch to measure PyTorch in the same run), not absolute numbers.');
   return out.join('\n');
 }

@@ -6,6 +6,7 @@ import { allocateStorage, isFloating, type DType, type StorageArray, type Storag
 import { bf16BitsToF32, f16BitsToF32 } from './half.js';
 import { kernels } from './kernels/index.js';
 import { contiguousStrides, normDim, numel, shapeStr, type Shape } from './shape.js';
+import { uninitF32 } from './alloc.js';
 
 /** A node of the backward graph: computes the gradients of its inputs from its output's gradient. */
 export interface GradFn {
@@ -112,7 +113,7 @@ export class Tensor {
         return Float32Array.from(d as Int32Array);
       case 'int64': {
         const src = d as BigInt64Array;
-        const out = new Float32Array(src.length);
+        const out = uninitF32(src.length);
         for (let i = 0; i < src.length; i++) out[i] = Number(src[i]);
         return out;
       }
@@ -200,7 +201,7 @@ export class Tensor {
 }
 
 function halfToF32(src: Uint16Array, kind: 'f16' | 'bf16'): Float32Array {
-  const out = new Float32Array(src.length);
+  const out = uninitF32(src.length);
   if (kind === 'f16') kernels().f16ToF32(src, out);
   else kernels().bf16ToF32(src, out);
   return out;
@@ -209,11 +210,12 @@ function halfToF32(src: Uint16Array, kind: 'f16' | 'bf16'): Float32Array {
 /** Copy any tensor's elements into a new contiguous storage array of its dtype. */
 export function contiguousCopy(t: Tensor): StorageArray {
   const n = t.numel;
-  const out = allocateStorage(t.dtype, n);
   if (t.dtype === 'float32') {
-    kernels().copyStrided(Int32Array.from(t.shape), t.storage as Float32Array, t.offset, Int32Array.from(t.strides), out as Float32Array);
+    const out = uninitF32(n);
+    kernels().copyStrided(Int32Array.from(t.shape), t.storage as Float32Array, t.offset, Int32Array.from(t.strides), out);
     return out;
   }
+  const out = allocateStorage(t.dtype, n);
   // Generic strided gather for the other storage types.
   const shape = t.shape;
   const strides = t.strides;

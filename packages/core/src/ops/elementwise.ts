@@ -6,6 +6,7 @@ import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from 
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './reduce.js';
 import { f32, wrap, describe, type TensorOrNumber } from './util.js';
+import { uninitF32 } from '../alloc.js';
 
 const NAMES: Record<BinaryOp, string> = {
   [BinaryOp.Add]: 'add',
@@ -28,12 +29,12 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: TensorOrNumber, what = NAM
   // torch: `/` is true division, so integer operands give a float result
   if (op === BinaryOp.Div && (dtype === 'int32' || dtype === 'int64')) dtype = 'float32';
   if (typeof b === 'number') {
-    const out = new Float32Array(a.numel);
+    const out = uninitF32(a.numel);
     kernels().binaryScalar(op, f32(a), b, out);
     return wrap(out, a.shape, dtype);
   }
   const shape = broadcastShapes(a.shape, b.shape, what);
-  const out = new Float32Array(numel(shape));
+  const out = uninitF32(numel(shape));
   const [ad, ao, as] = operand(a, shape);
   const [bd, bo, bs] = operand(b, shape);
   kernels().binary(op, Int32Array.from(shape), ad, ao, as, bd, bo, bs, out);
@@ -143,7 +144,7 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 }
 
 function unaryRaw(op: UnaryOp, a: Tensor): Tensor {
-  const out = new Float32Array(a.numel);
+  const out = uninitF32(a.numel);
   kernels().unary(op, f32(a), out);
   return wrap(out, a.shape, a.dtype === 'int32' || a.dtype === 'int64' ? 'float32' : a.dtype);
 }

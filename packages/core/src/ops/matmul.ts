@@ -8,6 +8,7 @@ import { Tensor } from '../tensor.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose, unsqueeze, squeeze, contiguous } from './view.js';
 import { assertFloating, f32, wrap } from './util.js';
+import { uninitF32 } from '../alloc.js';
 
 interface GemmOperand {
   data: Float32Array;
@@ -64,7 +65,7 @@ function bmm(a: Tensor, b: Tensor, batchShape: readonly number[]): Tensor {
   const k = a.shape[a.ndim - 1]!;
   const n = b.shape[b.ndim - 1]!;
   const batch = numel(batchShape);
-  const out = new Float32Array(batch * m * n);
+  const out = uninitF32(batch * m * n);
   const A = operandOf(a);
   const B = operandOf(b);
   if (m > 0 && n > 0) {
@@ -176,7 +177,7 @@ export function addmm(bias: Tensor, mat1: Tensor, mat2: Tensor): Tensor {
   if (!biasRow && !(bias.ndim === 2 && bias.shape[0] === n && bias.shape[1] === m)) {
     throw new RangeError(`addmm: input (bias) has shape ${shapeStr(bias.shape)}; expected [${m}] or [${n}, ${m}]`);
   }
-  const out = new Float32Array(n * m);
+  const out = uninitF32(n * m);
   const bd = f32(bias);
   if (biasRow) for (let r = 0; r < n; r++) out.set(bd, r * m);
   else out.set(bd);

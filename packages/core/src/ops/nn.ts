@@ -11,6 +11,7 @@ import { addmm, matmul } from './matmul.js';
 import { sumToShape } from './reduce.js';
 import { contiguous, expand, reshape, to, transpose } from './view.js';
 import { assertFloating, assertNdim, assertTensor, f32, ids32, wrap } from './util.js';
+import { uninitF32 } from '../alloc.js';
 
 /** Apply a last-dim row kernel to `x` along `dim` (moving dim last when needed). */
 function alongDim(x: Tensor, dim: number, what: string, fn: (xl: Tensor) => Tensor): Tensor {
@@ -28,12 +29,12 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   assertFloating(x, 'softmax');
   return alongDim(x, dim, 'softmax', (xl) => {
     const [rows, cols] = rowsCols(xl);
-    const y = new Float32Array(xl.numel);
+    const y = uninitF32(xl.numel);
     kernels().softmax(f32(xl), y, rows, cols);
     const out = wrap(y, xl.shape, xl.dtype);
     if (!needsGrad(xl)) return out;
     return record(out, 'SoftmaxBackward', [xl], (g) => {
-      const dx = new Float32Array(y.length);
+      const dx = uninitF32(y.length);
       kernels().softmaxBackward(y, f32(g), dx, rows, cols);
       return [wrap(dx, xl.shape, xl.dtype)];
     });
@@ -44,12 +45,12 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
   assertFloating(x, 'logSoftmax');
   return alongDim(x, dim, 'logSoftmax', (xl) => {
     const [rows, cols] = rowsCols(xl);
-    const y = new Float32Array(xl.numel);
+    const y = uninitF32(xl.numel);
     kernels().logSoftmax(f32(xl), y, rows, cols);
     const out = wrap(y, xl.shape, xl.dtype);
     if (!needsGrad(xl)) return out;
     return record(out, 'LogSoftmaxBackward', [xl], (g) => {
-      const dx = new Float32Array(y.length);
+      const dx = uninitF32(y.length);
       kernels().logSoftmaxBackward(y, f32(g), dx, rows, cols);
       return [wrap(dx, xl.shape, xl.dtype)];
     });
@@ -73,14 +74,14 @@ export function layerNorm(x: Tensor, normalizedShape: Shape, weight?: Tensor | n
   const xd = f32(x);
   const wd = weight ? f32(weight) : null;
   const bd = bias ? f32(bias) : null;
-  const y = new Float32Array(x.numel);
+  const y = uninitF32(x.numel);
   const meanBuf = new Float32Array(rows);
   const rstd = new Float32Array(rows);
   kernels().layerNorm(xd, wd, bd, y, meanBuf, rstd, rows, cols, eps);
   const out = wrap(y, x.shape, x.dtype);
   if (!needsGrad(x, weight, bias)) return out;
   return record(out, 'LayerNormBackward', [x, weight ?? null, bias ?? null], (g) => {
-    const dx = new Float32Array(x.numel);
+    const dx = uninitF32(x.numel);
     const dw = weight?.requiresGrad ? new Float32Array(cols) : null;
     const db = bias?.requiresGrad ? new Float32Array(cols) : null;
     kernels().layerNormBackward(f32(g), xd, wd, meanBuf, rstd, dx, dw, db, rows, cols);
@@ -101,12 +102,12 @@ export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
   }
   const mode = approximate === 'tanh' ? 1 : 0;
   const xd = f32(x);
-  const y = new Float32Array(x.numel);
+  const y = uninitF32(x.numel);
   kernels().gelu(xd, y, mode);
   const out = wrap(y, x.shape, x.dtype);
   if (!needsGrad(x)) return out;
   return record(out, 'GeluBackward', [x], (g) => {
-    const dx = new Float32Array(x.numel);
+    const dx = uninitF32(x.numel);
     kernels().geluBackward(xd, f32(g), dx, mode);
     return [wrap(dx, x.shape, x.dtype)];
   });
@@ -118,7 +119,7 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
   assertNdim(weight, [2], 'embedding', 'weight');
   const idx = ids32(ids, 'embedding', 'input');
   const dim = weight.shape[1]!;
-  const y = new Float32Array(idx.length * dim);
+  const y = uninitF32(idx.length * dim);
   kernels().embedding(f32(weight), idx, dim, y);
   const out = wrap(y, [...ids.shape, dim], weight.dtype);
   if (!needsGrad(weight)) return out;
@@ -156,7 +157,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const out = wrap(Float32Array.of(total / denom), [], logits.dtype);
   if (!needsGrad(logits)) return out;
   return record(out, 'CrossEntropyBackward', [logits], (g) => {
-    const dl = new Float32Array(ld.length);
+    const dl = uninitF32(ld.length);
     kernels().crossEntropyBackward(ld, t, rows, cols, ignoreIndex, g.item() / denom, dl);
     return [wrap(dl, logits.shape, logits.dtype)];
   });
@@ -187,14 +188,14 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   if (tq !== tk) throw new RangeError(`scaledDotProductAttention: isCausal needs equal query and key lengths, got ${tq} and ${tk}`);
   const batch = numel(q.shape.slice(0, -2));
   const scores = matmul(q.detach(), transpose(k.detach(), -1, -2));
-  const probs = new Float32Array(scores.numel);
+  const probs = uninitF32(scores.numel);
   kernels().causalSoftmax(f32(scores), probs, batch, tq, scale);
   const p = wrap(probs, scores.shape, scores.dtype);
   const out = matmul(p, v.detach());
   if (!needsGrad(q, k, v)) return out;
   return record(out.detach(), 'CausalAttentionBackward', [q, k, v], (g) => {
     const dp = matmul(g, transpose(v.detach(), -1, -2));
-    const ds = new Float32Array(probs.length);
+    const ds = uninitF32(probs.length);
     kernels().softmaxBackward(probs, f32(dp), ds, batch * tq, tk);
     kernels().scale(ds, scale);
     const dS = wrap(ds, scores.shape, scores.dtype);

@@ -4,6 +4,7 @@ import { kernels } from '../kernels/index.js';
 import { broadcastStrides, normDim, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { f32, wrap } from './util.js';
+import { uninitF32 } from '../alloc.js';
 
 export type Dims = number | readonly number[] | null | undefined;
 
@@ -25,7 +26,7 @@ function reduceKeep(data: Float32Array, shape: Shape, dims: readonly number[], m
     const outer = numel(curShape.slice(0, d));
     const dim = curShape[d]!;
     const inner = numel(curShape.slice(d + 1));
-    const out = new Float32Array(outer * inner);
+    const out = uninitF32(outer * inner);
     kernels().reduce(mode, cur, outer, dim, inner, out, null);
     cur = out;
     curShape[d] = 1;
@@ -42,7 +43,7 @@ export function expandTo(g: Tensor, keptShape: Shape, shape: Shape): Tensor {
   const src = g.isContiguous() && g.dtype === 'float32' ? g : new Tensor(f32(g), g.shape, 'float32');
   const base = src.asStrided(keptShape, new Tensor(new Float32Array(0), keptShape, 'float32').strides, src.offset);
   const view = base.asStrided(shape, broadcastStrides(keptShape, base.strides, shape), src.offset);
-  const out = new Float32Array(numel(shape));
+  const out = uninitF32(numel(shape));
   kernels().copyStrided(Int32Array.from(shape), view.storage as Float32Array, view.offset, Int32Array.from(view.strides), out);
   return wrap(out, shape, g.dtype);
 }

@@ -3,6 +3,7 @@ import { isFloating, type DType } from '../dtype.js';
 import { kernels } from '../kernels/index.js';
 import { Tensor } from '../tensor.js';
 import { shapeStr, type Shape } from '../shape.js';
+import { uninitF32 } from '../alloc.js';
 
 export type TensorOrNumber = Tensor | number;
 
@@ -10,7 +11,7 @@ export type TensorOrNumber = Tensor | number;
 export function f32(t: Tensor): Float32Array {
   if (t.dtype === 'float32') return t.data<'float32'>();
   const d = t.data();
-  const out = new Float32Array(t.numel);
+  const out = uninitF32(t.numel);
   switch (t.dtype) {
     case 'float16':
       kernels().f16ToF32(d as Uint16Array, out);

@@ -1,0 +1,44 @@
+// Side-by-side PyTorch measurement: runs pytorch/gpt2_baseline.py (the same model, sizes and
+// step as gpt2.ts) with a Python that has torch, right after our own run, so the ratio
+// compares like with like on the same machine at the same moment.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Gpt2Size } from './baselines.js';
+import { note, type BenchRecord } from './report.js';
+
+const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../pytorch/gpt2_baseline.py');
+
+/** A Python interpreter that imports torch: DS_BENCH_PYTHON, else Debian's, else PATH's. */
+export function findTorchPython(): string | null {
+  const candidates = [process.env.DS_BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
+  for (const py of candidates) {
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+/** Measure PyTorch at `size` and emit its tokens/s and our ratio against it. */
+export function runPytorchGpt2(size: Gpt2Size, ours: number | null, o: { threads?: number; onRecord: (r: BenchRecord) => void }): void {
+  const py = findTorchPython();
+  if (!py) {
+    note('--pytorch: no Python with torch found (set DS_BENCH_PYTHON, or apt-get install python3-torch); skipped');
+    return;
+  }
+  if (!existsSync(SCRIPT)) throw new Error(`--pytorch: ${SCRIPT} is missing`);
+  const threads = o.threads ?? 1;
+  const r = spawnSync(py, [SCRIPT, size, '--threads', String(threads)], { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) throw new Error(`--pytorch ${size}: ${py} exited with ${r.status ?? r.signal}`);
+  const res = JSON.parse(line) as { tokens_per_s: number; median_step_ms: number; peak_rss_gib: number; torch: string };
+  const context = { size, python: py, torch: res.torch, threads, medianStepMs: res.median_step_ms, peakRssGiB: res.peak_rss_gib,
+    env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? null } };
+  o.onRecord({ suite: 'gpt2', name: `${size}_pytorch_tokens_per_s`, value: res.tokens_per_s, unit: 'tokens/s', context });
+  o.onRecord({ suite: 'gpt2', name: `${size}_pytorch_peak_rss`, value: res.peak_rss_gib, unit: 'GiB', context });
+  if (ours !== null) {
+    o.onRecord({ suite: 'gpt2', name: `${size}_ratio_vs_pytorch_same_run`, value: ours / res.tokens_per_s, unit: 'x',
+      context: { ...context, ours, note: 'ds tokens/s over PyTorch tokens/s, measured one after the other in this run' } });
+  }
+}

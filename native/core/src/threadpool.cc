@@ -5,17 +5,38 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace ds {
 namespace {
 
-int ThreadsFromEnv() {
-  const char* env = std::getenv("DS_NUM_THREADS");
-  if (!env || !*env) return 1;
+long PositiveEnv(const char* name) {
+  const char* env = std::getenv(name);
+  if (!env || !*env) return 0;
   char* end = nullptr;
   long n = std::strtol(env, &end, 10);
-  if (*end != '\0' || n < 1) return 1;
-  return static_cast<int>(std::min<long>(n, 1024));
+  return (*end == '\0' && n > 0) ? n : 0;
+}
+
+// DS_NUM_THREADS wins. Otherwise the cores this process may run on, shared among the ranks
+// on this machine (LOCAL_WORLD_SIZE from the launcher, or the in-process world size): a lone
+// process uses every core, as PyTorch's GEMM does, and N ranks per machine do not
+// oversubscribe it.
+int ThreadsFromEnv() {
+  if (long n = PositiveEnv("DS_NUM_THREADS")) return static_cast<int>(std::min<long>(n, 1024));
+  long cores = 0;
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cores = CPU_COUNT(&set);
+#endif
+  if (cores < 1) cores = std::max(1u, std::thread::hardware_concurrency());
+  long ranks = PositiveEnv("LOCAL_WORLD_SIZE");
+  if (!ranks) ranks = PositiveEnv("DS_INPROC_WORLD_SIZE");
+  if (!ranks) ranks = 1;
+  return static_cast<int>(std::max(1L, std::min(cores / ranks, 1024L)));
 }
 
 }  // namespace

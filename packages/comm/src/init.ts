@@ -5,8 +5,14 @@
 //  * a process started by `ds run`, torchrun, mpirun or srun: a process backend ('gloo' by
 //    default; DS_BACKEND or `backend` picks another), whose package is imported on demand and
 //    whose ranks meet through a TCPStore served by rank 0 at MASTER_ADDR:MASTER_PORT;
+//  * a process started as `ds run --backend inproc --nproc N` (DS_INPROC_WORLD_SIZE=N): it
+//    re-runs its own entry script as N in-process ranks (threads) and exits with their
+//    outcome, so initDistributed never returns in it (like torch.multiprocessing.spawn, code
+//    before initDistributed runs once more in every rank);
 //  * a lone process: a world of one (in-process backend).
+import { pathToFileURL } from 'node:url';
 import { loadBackend } from './backend.js';
+import { LaunchError, launchInProcess } from './inproc/launch.js';
 import { readLaunchEnv, type LaunchEnv } from './env.js';
 import { StoreTimeoutError } from './errors.js';
 import { defaultTimeoutMs } from './group.js';
@@ -83,6 +89,8 @@ export async function initDistributed(opts: InitOptions = {}): Promise<ProcessGr
   const backend = opts.backend ?? (env.DS_BACKEND || (info.worldSize > 1 ? 'gloo' : 'inproc'));
 
   if (backend === 'inproc') {
+    const threads = Number(env.DS_INPROC_WORLD_SIZE ?? 1);
+    if (threads > 1 && info.worldSize === 1 && process.argv[1]) return runAsThreads(threads, process.argv[1], timeoutMs);
     if (info.worldSize > 1) {
       throw new Error(
         `initDistributed: backend 'inproc' runs ranks as threads of one process (start them with launchInProcess({ nprocs, script })), ` +
@@ -167,4 +175,16 @@ export async function destroyProcessGroup(group?: ProcessGroup): Promise<void> {
   if (s.ownsStore && s.store) await s.store.close();
   // a solo world can be created afresh; a launched rank's thread keeps its runtime (its peers do)
   if (!workerPayload()) setInprocRuntime(null);
+}
+
+/** This process becomes the launcher of `n` in-process ranks running `script`; it exits with their outcome. */
+async function runAsThreads(n: number, script: string, timeoutMs: number): Promise<never> {
+  if (!Number.isInteger(n)) throw new RangeError(`DS_INPROC_WORLD_SIZE must be a positive integer, got ${JSON.stringify(process.env.DS_INPROC_WORLD_SIZE)}`);
+  try {
+    await launchInProcess({ nprocs: n, script: pathToFileURL(script), timeoutMs });
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`${err instanceof LaunchError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  }
 }

@@ -1,5 +1,5 @@
 // ds-bench: `node apps/bench/dist/index.js [suite...] [--quick] [--threads N] [--json-only] [--compare-c]`
-// Suites: gemm, adam, gpt2 (default: all three). Each measurement is one JSON line on stdout;
+// Suites: gemm, adam, gpt2 (the default set) and comm (collectives, in-process and gloo). Each measurement is one JSON line on stdout;
 // then (unless --json-only) what ran and a table beside the PyTorch baselines.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { setNumThreads } from '@ds/core';
@@ -9,8 +9,9 @@ import { collectEnv, envSummary } from './env.js';
 import { runGemmSuite } from './gemm.js';
 import { GPT2_CHILD_FLAG, runGpt2Child, runGpt2Suite } from './gpt2.js';
 import { emit, note, renderReport, type BenchRecord } from './report.js';
+import { COMM_RANK_FLAG, runCommSuite, runGlooRank } from './comm.js';
 
-export const SUITES = ['gemm', 'adam', 'gpt2'] as const;
+export const SUITES = ['gemm', 'adam', 'gpt2', 'comm'] as const;
 export type Suite = (typeof SUITES)[number];
 
 interface CliOptions {
@@ -22,6 +23,7 @@ interface CliOptions {
   steps?: number;
   warmup?: number;
   gpt2Child?: string;
+  commGlooRank?: string;
 }
 
 function positiveInt(name: string, allowZero = false) {
@@ -36,7 +38,7 @@ export function buildProgram(): Command {
   return new Command()
     .name('ds-bench')
     .description('Benchmarks for ds (sgemm, fused AdamW, GPT-2 training) beside PyTorch baselines measured on the same machine kind')
-    .argument('[suite...]', `suites to run: ${SUITES.join(', ')} (default: all)`)
+    .argument('[suite...]', `suites to run: ${SUITES.join(', ')} (default: gemm adam gpt2)`)
     .option('--quick', 'smaller run: gemm without 4096^3, fewer reps, gpt2 small only')
     .option('--threads <n>', 'kernel threads (setNumThreads; GEMM included); default: the kernels\' own', positiveInt('--threads'))
     .option('--json-only', 'print only the JSON records (no environment report or table)')
@@ -45,6 +47,7 @@ export function buildProgram(): Command {
     .option('--steps <n>', 'gpt2: timed steps per size', positiveInt('--steps'))
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
+    .addOption(new Option(`${COMM_RANK_FLAG} <maxBytes>`, 'internal: one gloo rank of the comm suite').hideHelp())
     .showHelpAfterError();
 }
 
@@ -60,7 +63,12 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     return;
   }
 
-  const requested = program.args.length ? program.args : [...SUITES];
+  if (opts.commGlooRank !== undefined) {
+    await runGlooRank(Number(opts.commGlooRank));
+    return;
+  }
+
+  const requested = program.args.length ? program.args : ['gemm', 'adam', 'gpt2'];
   const unknown = requested.filter((s) => !(SUITES as readonly string[]).includes(s));
   if (unknown.length) program.error(`unknown suite(s): ${unknown.join(', ')} (expected ${SUITES.join(', ')})`);
   const suites = [...new Set(requested)] as Suite[];
@@ -78,6 +86,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   for (const suite of suites) {
     if (suite === 'gemm') runGemmSuite({ quick: !!opts.quick, compareC: !!opts.compareC, context, onRecord });
     else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
+    else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, pytorch: !!opts.pytorch, onRecord });
   }
   if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');

@@ -2,7 +2,7 @@
 // numbers the calls, times them for the comms logger and makes Work handles; this class hands
 // flat buffers to the binding (which runs each collective on the group's comm thread, in issue
 // order, off the JS thread) and turns the binding's errors into @ds/comm's error classes.
-import type { Tensor } from '@ds/core';
+import { functional, type Tensor } from '@ds/core';
 import {
   BaseProcessGroup,
   CommError,
@@ -18,7 +18,7 @@ import {
 } from '@ds/comm';
 import { DTYPE_CODE, REDUCE_OP_CODE, type GlooNative, type NativeCommError, type NativeGroup } from './native.js';
 import { storeHandler, type StoreLike } from './rendezvous.js';
-import { allocLike, flatView, scatter } from './tensors.js';
+import { allocLike, flatView } from './tensors.js';
 
 /** Everything a group (and the subgroups it creates) needs to rendezvous. */
 export interface GroupConfig {
@@ -116,7 +116,7 @@ export class GlooProcessGroup extends BaseProcessGroup {
         const flat = allocLike(input, n * this.size);
         p = g
           .allGather(flat, input.data() as never, DTYPE_CODE[input.dtype], timeoutMs, input.shape, seq)
-          .then(() => outputs.forEach((o, i) => scatter(o, flat.subarray(i * n, (i + 1) * n))));
+          .then(() => outputs.forEach((o, i) => functional.writeElements(o, flat.subarray(i * n, (i + 1) * n))));
         break;
       }
       case 'reduceScatter': {

@@ -2,7 +2,7 @@
 import './methods.js';
 
 export { Tensor, type GradFn, type TensorHook, type PostAccumulateGradHook } from './tensor.js';
-export { type DType, DTYPES, isFloating, bytesPerElement, promoteTypes } from './dtype.js';
+export { type DType, type StorageArray, DTYPES, isFloating, bytesPerElement, promoteTypes, allocateStorage } from './dtype.js';
 export { Device, type DeviceLike } from './device.js';
 export { type Shape, numel, shapeStr, broadcastShapes } from './shape.js';
 export { backward, noGrad, withGradMode, isGradEnabled, type BackwardOptions } from './autograd.js';

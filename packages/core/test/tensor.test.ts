@@ -593,3 +593,13 @@ describe.each(KERNEL_MODES)('tensor (%s kernels)', (mode) => {
     });
   });
 });
+
+describe('copy_ into strided views keeps exact elements', () => {
+  it('int64 beyond 2^24 survives a copy into a transposed view', () => {
+    const big = 2n ** 40n + 3n;
+    const src = tensor([[big, 1n], [2n, big + 1n]]);
+    const dst = tensor([[0n, 0n], [0n, 0n]]);
+    noGrad(() => dst.transpose(0, 1).copy_(src));
+    expect(dst.toArray()).toEqual([[big, 2n], [1n, big + 1n]]);
+  });
+});

@@ -9,4 +9,4 @@ export {
   softmax, logSoftmax, layerNorm, gelu, embedding, crossEntropy, scaledDotProductAttention, dropout, linear, where, maskedFill,
   type GeluApproximate, type CrossEntropyOptions, type AttentionOptions,
 } from './nn.js';
-export { fill_, zero_, copy_, add_, sub_, mul_, div_ } from './inplace.js';
+export { fill_, zero_, copy_, add_, sub_, mul_, div_, writeElements } from './inplace.js';

@@ -2,6 +2,7 @@
 // autograd, so they refuse to run on a tensor that requires grad while grad mode is on.
 import { isGradEnabled } from '../autograd.js';
 import { storageFromNumbers } from '../creation.js';
+import type { StorageArray } from '../dtype.js';
 import { kernels } from '../kernels/index.js';
 import { broadcastShapes, sameShape, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -20,17 +21,21 @@ export function writeValues(t: Tensor, values: Float32Array): void {
     t.data<'float32'>().set(values);
     return;
   }
-  const converted = t.dtype === 'float32' ? values : storageFromNumbers(t.dtype, values);
+  writeElements(t, t.dtype === 'float32' ? values : storageFromNumbers(t.dtype, values));
+}
+
+/** Write raw elements of t's storage type (row-major for t's shape) into t, honouring its strides. */
+export function writeElements(t: Tensor, elements: StorageArray): void {
   if (t.isContiguous()) {
-    (t.data() as Float32Array).set(converted as Float32Array);
+    (t.data() as Float32Array).set(elements as Float32Array);
     return;
   }
   const shape = t.shape;
   const nd = shape.length;
   const idx = new Array<number>(nd).fill(0);
   const dst = t.storage as unknown as { [i: number]: number | bigint };
-  const src = converted as unknown as { [i: number]: number | bigint };
-  for (let i = 0; i < values.length; i++) {
+  const src = elements as unknown as { [i: number]: number | bigint };
+  for (let i = 0; i < elements.length; i++) {
     let o = t.offset;
     for (let d = 0; d < nd; d++) o += idx[d]! * t.strides[d]!;
     dst[o] = src[i]!;
@@ -63,17 +68,12 @@ export function copy_(t: Tensor, src: Tensor): Tensor {
     return t;
   }
   const s = sameShape(t.shape, src.shape) ? src : contiguous(expand(src.detach(), t.shape));
-  if (t.dtype === 'int64' && s.dtype === 'int64') {
-    writeInts(t, s.data<'int64'>());
+  if (t.dtype === s.dtype) {
+    writeElements(t, s.data());
     return t;
   }
   writeValues(t, f32(s));
   return t;
-}
-
-function writeInts(t: Tensor, values: BigInt64Array): void {
-  if (t.isContiguous()) t.data<'int64'>().set(values);
-  else writeValues(t, Float32Array.from(values, Number));
 }
 
 /** t += alpha * other (other broadcastable to t). */

@@ -10,6 +10,7 @@
         "src/malloc_tune.cc",
         "src/runtime.cc",
         "src/gemm.cc",
+        "src/gemm_bf16.cc",
         "src/elementwise.cc",
         "src/broadcast.cc",
         "src/reduce.cc",
@@ -19,6 +20,7 @@
         "src/cross_entropy.cc",
         "src/embedding.cc",
         "src/adam.cc",
+        "src/lion.cc",
         "src/half.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -2,6 +2,8 @@
 // beta 0, on buffers allocated (and touched) once per size and reused for the warm-up and
 // every timed call. Reports the best GFLOP/s of N calls after warm-up (and the median in
 // context). `--compare-c` builds a tiny C program that calls cblas_sgemm the same way.
+// The bf16 case runs kernels().sbgemm (bf16 inputs, float32 sums and output) at GPT-2 shapes,
+// each beside sgemm at the same shape.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -57,18 +59,13 @@ export function timeCalls(fn: () => void, warmup: number, maxReps: number, budge
   return { times, warmupMs };
 }
 
-/** One sgemm measurement at size^3: best GFLOP/s after warm-up. */
-export function measureGemm(size: number, opts: GemmOptions = {}): BenchRecord {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`measureGemm: size must be a positive integer, got ${size}`);
-  const k = opts.kernels ?? kernels();
-  const n = size;
-  const a = new Float32Array(n * n);
-  const b = new Float32Array(n * n);
-  const c = new Float32Array(n * n);
-  fillRandom(a, 1);
-  fillRandom(b, 2);
-  c.fill(0);
-  const call = (): void => k.sgemm(false, false, n, n, n, 1, a, n, 0, b, n, 0, 0, c, n, 0, 1);
+interface GemmTiming {
+  gflops: number;
+  context: Record<string, unknown>;
+}
+
+/** Times one GEMM call of `flops` floating-point operations: best GFLOP/s after warm-up, and how it was measured. */
+function timeGemm(call: () => void, flops: number, opts: GemmOptions): GemmTiming {
   // A call that takes longer than the whole budget is its own warm-up: page faults and
   // thread start-up are noise next to it, and repeating it would only cost time.
   const budgetMs = opts.budgetMs ?? 3000;
@@ -85,24 +82,110 @@ export function measureGemm(size: number, opts: GemmOptions = {}): BenchRecord {
     times = rest.times;
     warmupMs.push(...rest.warmupMs);
   }
-  const flops = 2 * n * n * n;
   const best = Math.min(...times);
   const med = median(times);
   return {
-    suite: 'gemm',
-    name: `sgemm_${n}`,
-    value: flops / (best * 1e-3) / 1e9,
-    unit: 'GFLOP/s',
+    gflops: flops / (best * 1e-3) / 1e9,
     context: {
-      m: n, n, k: n,
-      kernels: k.name,
-      threads: k.getNumThreads(),
       reps: times.length,
       warmup,
       warmupCounted,
       bestMs: round(best),
       medianMs: round(med),
       gflopsMedian: round(flops / (med * 1e-3) / 1e9),
+    },
+  };
+}
+
+/** One sgemm measurement at size^3: best GFLOP/s after warm-up. */
+export function measureGemm(size: number, opts: GemmOptions = {}): BenchRecord {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`measureGemm: size must be a positive integer, got ${size}`);
+  const k = opts.kernels ?? kernels();
+  const n = size;
+  const a = new Float32Array(n * n);
+  const b = new Float32Array(n * n);
+  const c = new Float32Array(n * n);
+  fillRandom(a, 1);
+  fillRandom(b, 2);
+  c.fill(0);
+  const t = timeGemm(() => k.sgemm(false, false, n, n, n, 1, a, n, 0, b, n, 0, 0, c, n, 0, 1), 2 * n * n * n, opts);
+  return {
+    suite: 'gemm',
+    name: `sgemm_${n}`,
+    value: t.gflops,
+    unit: 'GFLOP/s',
+    context: {
+      m: n, n, k: n,
+      kernels: k.name,
+      threads: k.getNumThreads(),
+      ...t.context,
+      ...opts.context,
+    },
+  };
+}
+
+/**
+ * GPT-2 small's GEMMs for 4096 tokens (batch x sequence) at width C = 768, as [m, n, k]:
+ * a square reference, then [B*T, C] x [C, C] (attention output), [C, 3C] (QKV), [C, 4C]
+ * (MLP up) and [B*T, 4C] x [4C, C] (MLP down).
+ */
+export const BF16_GEMM_SHAPES: readonly (readonly [number, number, number])[] = [
+  [768, 768, 768],
+  [4096, 768, 768],
+  [4096, 2304, 768],
+  [4096, 3072, 768],
+  [4096, 768, 3072],
+];
+
+const OPENBLAS_IDLE_MS = 200;
+
+export function bf16GemmShapes(quick: boolean): readonly (readonly [number, number, number])[] {
+  return quick ? BF16_GEMM_SHAPES.slice(0, 2) : BF16_GEMM_SHAPES;
+}
+
+/**
+ * One sbgemm measurement, C[m, n] = A[m, k] @ B[k, n] with bf16 A and B and a float32 C,
+ * then sgemm at the same shape on the same values widened: the record's value is sbgemm's
+ * best GFLOP/s, its context holds sgemm's and the ratio.
+ */
+export function measureGemmBf16(m: number, n: number, k: number, opts: GemmOptions = {}): BenchRecord {
+  for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`measureGemmBf16: ${name} must be a positive integer, got ${v}`);
+  }
+  const kern = opts.kernels ?? kernels();
+  const a = new Float32Array(m * k);
+  const b = new Float32Array(k * n);
+  const c = new Float32Array(m * n);
+  fillRandom(a, 1);
+  fillRandom(b, 2);
+  const a16 = new Uint16Array(a.length);
+  const b16 = new Uint16Array(b.length);
+  kern.f32ToBf16(a, a16);
+  kern.f32ToBf16(b, b16);
+  kern.bf16ToF32(a16, a);
+  kern.bf16ToF32(b16, b);
+  const flops = 2 * m * n * k;
+  // NOTE: OpenBLAS's worker threads busy-wait for about 80 ms (2^28 TSC ticks) after each
+  // sgemm; ds's own thread pool (which sbgemm runs on) started inside that window shares the
+  // cores with them, and on a 2-core machine runs at half speed. Let them go to sleep first.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, OPENBLAS_IDLE_MS);
+  const bf16 = timeGemm(() => kern.sbgemm(false, false, m, n, k, 1, a16, k, 0, b16, n, 0, 0, c, n, 0, 1), flops, opts);
+  const f32 = timeGemm(() => kern.sgemm(false, false, m, n, k, 1, a, k, 0, b, n, 0, 0, c, n, 0, 1), flops, opts);
+  const ratio = bf16.gflops / f32.gflops;
+  return {
+    suite: 'gemm',
+    name: `sbgemm_${m}x${n}x${k}`,
+    value: bf16.gflops,
+    unit: 'GFLOP/s',
+    context: {
+      m, n, k,
+      kernels: kern.name,
+      simd: kern.simd(),
+      threads: kern.getNumThreads(),
+      ...bf16.context,
+      sgemmGflops: round(f32.gflops),
+      bf16OverF32: round(ratio),
+      note: `bf16 ${bf16.gflops.toFixed(1)} GFLOP/s = ${ratio.toFixed(2)}x sgemm at this shape`,
       ...opts.context,
     },
   };
@@ -253,6 +336,10 @@ export function runGemmSuite(o: GemmSuiteOptions): void {
     const r = measureGemm(size, { budgetMs, maxReps, context: { env: o.context } });
     ours.push(r);
     o.onRecord(r);
+  }
+  for (const [m, n, k] of bf16GemmShapes(o.quick)) {
+    note(`gemm: sbgemm ${m}x${n}x${k} (bf16 inputs) and sgemm at the same shape on ${kernels().name} kernels`);
+    o.onRecord(measureGemmBf16(m, n, k, { budgetMs, maxReps, context: { env: o.context } }));
   }
   if (o.compareC) {
     const res = compareC(sizes, kernels().getNumThreads(), budgetMs, maxReps, { env: o.context });

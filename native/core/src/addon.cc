@@ -8,8 +8,10 @@
 #include "embedding.h"
 #include "gelu.h"
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "half.h"
 #include "layernorm.h"
+#include "lion.h"
 #include "malloc_tune.h"
 #include "reduce.h"
 #include "runtime.h"
@@ -22,6 +24,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ds::InitRuntime();
   ds::InitRuntimeExports(env, exports);
   ds::InitGemm(env, exports);
+  ds::InitGemmBf16(env, exports);
   ds::InitElementwise(env, exports);
   ds::InitBroadcast(env, exports);
   ds::InitReduce(env, exports);
@@ -31,6 +34,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ds::InitCrossEntropy(env, exports);
   ds::InitEmbedding(env, exports);
   ds::InitAdam(env, exports);
+  ds::InitLion(env, exports);
   ds::InitHalf(env, exports);
   return exports;
 }

@@ -43,6 +43,14 @@ SimdLevel DetectSimd() {
   return detected;
 }
 
+bool HasAvx512Bf16() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return DetectSimd() == SimdLevel::Avx512 && __builtin_cpu_supports("avx512bf16");
+  }();
+  return has;
+}
+
 SimdLevel CurrentSimd() { return Level().load(std::memory_order_relaxed); }
 
 SimdLevel SetSimd(SimdLevel level) {

@@ -14,5 +14,8 @@ SimdLevel SetSimd(SimdLevel level);
 const char* SimdName(SimdLevel level);
 // Parses "avx512" | "avx2" | "scalar"; false if the name is unknown.
 bool ParseSimd(const char* name, SimdLevel* out);
+// AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16) on top of the AVX-512 level, as detected; kernels
+// use it only while CurrentSimd() is Avx512, so DS_SIMD / SetSimd switch it off too.
+bool HasAvx512Bf16();
 
 }  // namespace ds

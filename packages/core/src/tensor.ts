@@ -28,7 +28,7 @@ export class Tensor {
   #shape: number[];
   #strides: number[];
   #offset: number;
-  readonly dtype: DType;
+  #dtype: DType;
   readonly device: Device;
   requiresGrad = false;
   grad: Tensor | null = null;
@@ -44,7 +44,7 @@ export class Tensor {
     this.#shape = [...shape];
     this.#strides = opts.strides ? [...opts.strides] : contiguousStrides(shape);
     this.#offset = opts.offset ?? 0;
-    this.dtype = dtype;
+    this.#dtype = dtype;
     this.device = Device.parse(opts.device ?? 'cpu');
     if (this.device.type !== 'cpu') {
       throw new Error(`device ${this.device} has no backing storage in @ds/core yet; create the tensor on 'cpu'`);
@@ -144,9 +144,22 @@ export class Tensor {
   }
 
   /** Replace this tensor's storage and geometry with another's (torch's `p.data = x`), keeping identity and autograd fields. */
-  setData(source: Tensor): this {
-    if (source.dtype !== this.dtype) {
-      throw new TypeError(`setData: dtype ${source.dtype} does not match ${this.dtype}`);
+  get dtype(): DType {
+    return this.#dtype;
+  }
+
+  /**
+   * Point this tensor at `source`'s storage and geometry (torch's `p.data = source`), keeping
+   * its identity: module fields, tied references and hooks stay valid. A different dtype is
+   * refused unless `changeDtype` says the caller means it (mixed precision casting parameters
+   * in place); the gradient is then dropped, as it no longer matches.
+   */
+  setData(source: Tensor, opts: { changeDtype?: boolean } = {}): this {
+    if (source.#dtype !== this.#dtype) {
+      if (!opts.changeDtype) throw new TypeError(`setData: dtype ${source.#dtype} does not match ${this.#dtype} (pass { changeDtype: true } to cast in place)`);
+      if (this.requiresGrad && !isFloating(source.#dtype)) throw new TypeError(`setData: a tensor that requires grad cannot take dtype ${source.#dtype}`);
+      this.#dtype = source.#dtype;
+      this.grad = null;
     }
     this.#storage = source.#storage;
     this.#shape = [...source.#shape];
@@ -216,19 +229,31 @@ export function contiguousCopy(t: Tensor): StorageArray {
     return out;
   }
   const out = allocateStorage(t.dtype, n);
-  // Generic strided gather for the other storage types.
+  if (n === 0) return out;
+  // Generic strided gather for the other storage types, a row of the last dim at a time
+  // (a typed-array block copy when that dim is contiguous: half-precision views mostly are).
   const shape = t.shape;
   const strides = t.strides;
   const nd = shape.length;
-  const idx = new Array<number>(nd).fill(0);
-  const src = t.storage as unknown as { [i: number]: number | bigint };
-  const dst = out as unknown as { [i: number]: number | bigint };
-  for (let i = 0; i < n; i++) {
-    let o = t.offset;
-    for (let d = 0; d < nd; d++) o += idx[d]! * strides[d]!;
-    dst[i] = src[o]!;
-    for (let d = nd - 1; d >= 0; d--) {
+  if (nd === 0) {
+    (out as unknown as { [i: number]: number | bigint })[0] = (t.storage as unknown as { [i: number]: number | bigint })[t.offset]!;
+    return out;
+  }
+  const inner = shape[nd - 1]!;
+  const innerStride = strides[nd - 1]!;
+  const rows = n / inner;
+  const idx = new Array<number>(nd - 1).fill(0);
+  const src = t.storage as unknown as { [i: number]: number | bigint; subarray(a: number, b: number): ArrayLike<number | bigint> };
+  const dst = out as unknown as { [i: number]: number | bigint; set(a: ArrayLike<number | bigint>, at: number): void };
+  let o = t.offset;
+  for (let r = 0; r < rows; r++) {
+    const at = r * inner;
+    if (innerStride === 1) dst.set(src.subarray(o, o + inner), at);
+    else for (let j = 0; j < inner; j++) dst[at + j] = src[o + j * innerStride]!;
+    for (let d = nd - 2; d >= 0; d--) {
+      o += strides[d]!;
       if (++idx[d]! < shape[d]!) break;
+      o -= idx[d]! * strides[d]!;
       idx[d] = 0;
     }
   }

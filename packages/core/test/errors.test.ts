@@ -253,7 +253,7 @@ describe.each(KERNEL_MODES)('error messages (%s kernels)', (mode) => {
 
   describe('nn misuse', () => {
     it('setData dtype mismatch', () => {
-      expect(() => zeros([2]).setData(zeros([2], { dtype: 'float16' }))).toThrow(/setData: dtype float16 does not match float32/);
+      expect(() => zeros([2]).setData(zeros([2], { dtype: 'float16' }))).toThrow(/setData: dtype float16 does not match float32 \(pass { changeDtype: true } to cast in place\)/);
     });
 
     it('flattenTensors dtype mismatch names the tensor', async () => {

@@ -329,6 +329,18 @@ describe.each(KERNEL_MODES)('tensor (%s kernels)', (mode) => {
   });
 
   describe('setData and asStrided', () => {
+    it('setData with changeDtype casts a parameter in place: same object, new dtype, grad dropped', () => {
+      const p = tensor([1.5, -2.25, 3], { requiresGrad: true });
+      p.grad = tensor([1, 1, 1]);
+      const half = p.detach().to('bfloat16');
+      expect(p.setData(half, { changeDtype: true })).toBe(p);
+      expect(p.dtype).toBe('bfloat16');
+      expect(p.grad).toBeNull();
+      expect(Array.from(p.toFloat32Array())).toEqual([1.5, -2.25, 3]);
+      expect(p.requiresGrad).toBe(true);
+      expect(() => p.setData(tensor([1, 2, 3], { dtype: 'int32' }), { changeDtype: true })).toThrow(/requires grad cannot take dtype int32/);
+    });
+
     it('setData swaps storage and geometry but keeps identity and autograd fields', () => {
       const p = tensor([1, 2, 3], { requiresGrad: true });
       const id = p.id;

@@ -6,6 +6,8 @@ import type { Kernels } from './types.js';
 
 /** The addon's exports: every kernel with the Kernels signature, plus internal hooks. */
 export type NativeAddon = Omit<Kernels, 'name'> & {
+  /** The path sbgemm takes at the current SIMD level: 'avx512_bf16' (vdpbf16ps) or 'sgemm' (widened inputs). */
+  _sbgemmPath(): 'avx512_bf16' | 'sgemm';
   /** Lowers the SIMD level ('avx512' | 'avx2' | 'scalar'; capped at the CPU's); returns the level in effect. */
   _setSimd(level: string): string;
 };
@@ -53,6 +55,7 @@ function bind(a: NativeAddon): Kernels {
     blasInfo: a.blasInfo,
     simd: a.simd,
     sgemm: a.sgemm,
+    sbgemm: a.sbgemm,
     binary: a.binary,
     unary: a.unary,
     binaryScalar: a.binaryScalar,
@@ -75,6 +78,7 @@ function bind(a: NativeAddon): Kernels {
     embedding: a.embedding,
     embeddingBackward: a.embeddingBackward,
     adam: a.adam,
+    lion: a.lion,
     f32ToF16: a.f32ToF16,
     f16ToF32: a.f16ToF32,
     f32ToBf16: a.f32ToBf16,

@@ -3,6 +3,13 @@
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../half.js';
 import { BinaryOp, UnaryOp, type Kernels } from './types.js';
 
+/** bf16 bit patterns as float32 values (bf16 is the top half of a float32). */
+function widenBf16(x: Uint16Array): Float32Array {
+  const bits = new Uint32Array(x.length);
+  for (let i = 0; i < x.length; i++) bits[i] = x[i]! << 16;
+  return new Float32Array(bits.buffer);
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2 = 1 / Math.SQRT2;
 
@@ -156,6 +163,12 @@ export const referenceKernels: Kernels = {
         for (let j = 0; j < n; j++) c[cr + j] = alpha * row[j]! + (beta === 0 ? 0 : beta * c[cr + j]!);
       }
     }
+  },
+
+  sbgemm(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch) {
+    // Widening is exact, so this is sgemm (float64 sums) on the very same values.
+    referenceKernels.sgemm(transA, transB, m, n, k, alpha, widenBf16(a), lda, strideA, widenBf16(b), ldb, strideB, beta, c, ldc,
+      strideC, batch);
   },
 
   binary(op, shape, a, aOffset, aStrides, b, bOffset, bStrides, out) {
@@ -441,6 +454,19 @@ export const referenceKernels: Kernels = {
       v[i] = vi;
       const pi = p[i]! * decay;
       p[i] = pi - (stepSize * mi) / (Math.sqrt(vi) / biasCorrection2Sqrt + eps);
+    }
+  },
+
+  lion(p, g, m, lr, beta1, beta2, weightDecay) {
+    const decay = 1 - lr * weightDecay;
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]!;
+      const mi = m[i]!;
+      const c = beta1 * mi + (1 - beta1) * gi;
+      // NOTE: Math.sign(0) is 0, so a momentum/gradient mix that cancels exactly leaves p to
+      // weight decay alone (lion-pytorch); DeepSpeed's kernels move it by +-lr instead.
+      p[i] = p[i]! * decay - lr * Math.sign(c);
+      m[i] = beta2 * mi + (1 - beta2) * gi;
     }
   },
 

@@ -66,6 +66,22 @@ export interface Kernels {
   ): void;
 
   /**
+   * sgemm with bfloat16 operands: a and b hold bf16 bit patterns, C (and alpha, beta) stay
+   * float32, with the same layout, transpose, batch-stride and beta == 0 conventions. Every
+   * product is exact in float32; the sum is accumulated in float32 (the reference: in float64,
+   * then rounded). Native kernels on AVX512_BF16 hardware use vdpbf16ps, which treats bf16
+   * subnormals (|x| < 2^-126) as zero and flushes subnormal partial sums to zero; other CPUs
+   * widen to float32 and run sgemm.
+   */
+  sbgemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
+    a: Uint16Array, lda: number, strideA: number,
+    b: Uint16Array, ldb: number, strideB: number,
+    beta: number, c: Float32Array, ldc: number, strideC: number,
+    batch: number,
+  ): void;
+
+  /**
    * out[i] = op(a[ia], b[ib]) over an N-d index space of shape `shape` where
    * ia = aOffset + sum(idx[d] * aStrides[d]) (strides 0 broadcast), likewise ib; out is
    * contiguous with the same shape. Pow is a ** b, Max/Min elementwise.
@@ -149,6 +165,16 @@ export interface Kernels {
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number,
     beta2: number, eps: number, weightDecay: number, mode: 0 | 1, biasCorrection1: number,
     biasCorrection2Sqrt: number): void;
+
+  /**
+   * Fused Lion update (Chen et al. 2023), in place on p and m (g read only), evaluated in
+   * float64 and rounded once per stored value:
+   *   c = beta1*m + (1-beta1)*g
+   *   p = p * (1 - lr*weightDecay) - lr * sign(c)      sign(+-0) = +-0, sign(NaN) = NaN
+   *   m = beta2*m + (1-beta2)*g
+   */
+  lion(p: Float32Array, g: Float32Array, m: Float32Array, lr: number, beta1: number, beta2: number,
+    weightDecay: number): void;
 
   /** float32 -> float16 / bfloat16 bit patterns with round-to-nearest-even, and back. */
   f32ToF16(src: Float32Array, dst: Uint16Array): void;

@@ -1,6 +1,7 @@
-// matmul with torch semantics (1-D promotion, broadcast batch dims) on batched sgemm.
-// Operands are passed to the GEMM in place whenever their layout allows (transposed
-// views included), so `x @ w.T` never copies w.
+// matmul with torch semantics (1-D promotion, broadcast batch dims) on batched sgemm, or on
+// sbgemm when both operands are bfloat16 (their 16-bit storage is read as it is, the sums are
+// float32 and the result is rounded to bfloat16 once). Operands are passed to the GEMM in place
+// whenever their layout allows (transposed views included), so `x @ w.T` never copies w.
 import { needsGrad, record } from '../autograd.js';
 import { kernels } from '../kernels/index.js';
 import { broadcastShapes, numel, shapeStr } from '../shape.js';
@@ -10,17 +11,26 @@ import { reshape, transpose, unsqueeze, squeeze, contiguous } from './view.js';
 import { assertFloating, f32, wrap } from './util.js';
 import { uninitF32 } from '../alloc.js';
 
+/** The element type a GEMM reads its operands as: float32 (sgemm) or bfloat16 bits (sbgemm). */
+type GemmDType = 'float32' | 'bfloat16';
+
 interface GemmOperand {
-  data: Float32Array;
+  /** float32 values, or bfloat16 bits for sbgemm. */
+  data: Float32Array | Uint16Array;
   offset: number;
   trans: boolean;
   ld: number;
   batchStride: number;
 }
 
-/** Describe the last two dims of `t` (already broadcast to the batch) for sgemm, or null. */
-function layout(t: Tensor): GemmOperand | null {
-  if (t.dtype !== 'float32') return null;
+/** sbgemm when both operands are bfloat16; anything else is widened to float32 for sgemm. */
+function gemmDType(a: Tensor, b: Tensor): GemmDType {
+  return a.dtype === 'bfloat16' && b.dtype === 'bfloat16' ? 'bfloat16' : 'float32';
+}
+
+/** Describe the last two dims of `t` (already broadcast to the batch) for a GEMM on `dtype`, or null. */
+function layout(t: Tensor, dtype: GemmDType): GemmOperand | null {
+  if (t.dtype !== dtype) return null;
   const nd = t.ndim;
   const rows = t.shape[nd - 2]!;
   const cols = t.shape[nd - 1]!;
@@ -49,14 +59,31 @@ function layout(t: Tensor): GemmOperand | null {
       expected = s * size;
     } else return null;
   }
-  return { data: t.storage as Float32Array, offset: t.offset, trans, ld, batchStride };
+  return { data: t.storage as Float32Array | Uint16Array, offset: t.offset, trans, ld, batchStride };
 }
 
-function operandOf(t: Tensor): GemmOperand {
-  const l = layout(t);
+function operandOf(t: Tensor, dtype: GemmDType): GemmOperand {
+  const l = layout(t, dtype);
   if (l) return l;
-  const c = new Tensor(f32(t), t.shape, 'float32');
-  return layout(c)!;
+  // A bf16 operand whose layout the GEMM cannot take is gathered in bf16 (data() copies).
+  const c = dtype === 'bfloat16' ? new Tensor(t.data<'bfloat16'>(), t.shape, 'bfloat16') : new Tensor(f32(t), t.shape, 'float32');
+  return layout(c, dtype)!;
+}
+
+/**
+ * out_i = op(A_i) op(B_i) + beta out_i over the batch (Kernels.sgemm conventions, ldc = n):
+ * sbgemm when both operands carry bf16 bits (operandOf gives both the same type), else sgemm.
+ */
+function gemm(A: GemmOperand, B: GemmOperand, m: number, n: number, k: number, beta: number, out: Float32Array,
+  strideC: number, batch: number): void {
+  const a = A.offset ? A.data.subarray(A.offset) : A.data;
+  const b = B.offset ? B.data.subarray(B.offset) : B.data;
+  if (a instanceof Uint16Array && b instanceof Uint16Array) {
+    kernels().sbgemm(A.trans, B.trans, m, n, k, 1, a, A.ld, A.batchStride, b, B.ld, B.batchStride, beta, out, n, strideC, batch);
+  } else {
+    kernels().sgemm(A.trans, B.trans, m, n, k, 1, a as Float32Array, A.ld, A.batchStride, b as Float32Array, B.ld,
+      B.batchStride, beta, out, n, strideC, batch);
+  }
 }
 
 /** C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] for same-rank, batch-broadcast inputs. */
@@ -66,18 +93,12 @@ function bmm(a: Tensor, b: Tensor, batchShape: readonly number[]): Tensor {
   const n = b.shape[b.ndim - 1]!;
   const batch = numel(batchShape);
   const out = uninitF32(batch * m * n);
-  const A = operandOf(a);
-  const B = operandOf(b);
+  const dtype = gemmDType(a, b);
+  const A = operandOf(a, dtype);
+  const B = operandOf(b, dtype);
   if (m > 0 && n > 0) {
     if (k === 0) out.fill(0);
-    else {
-      kernels().sgemm(
-        A.trans, B.trans, m, n, k, 1,
-        A.offset ? A.data.subarray(A.offset) : A.data, A.ld, A.batchStride,
-        B.offset ? B.data.subarray(B.offset) : B.data, B.ld, B.batchStride,
-        0, out, n, m * n, batch,
-      );
-    }
+    else gemm(A, B, m, n, k, 0, out, m * n, batch);
   }
   return wrap(out, [...batchShape, m, n], a.dtype === b.dtype ? a.dtype : 'float32');
 }
@@ -181,12 +202,10 @@ export function addmm(bias: Tensor, mat1: Tensor, mat2: Tensor): Tensor {
   const bd = f32(bias);
   if (biasRow) for (let r = 0; r < n; r++) out.set(bd, r * m);
   else out.set(bd);
-  const A = operandOf(mat1);
-  const B = operandOf(mat2);
-  if (n > 0 && m > 0 && k > 0) {
-    kernels().sgemm(A.trans, B.trans, n, m, k, 1, A.offset ? A.data.subarray(A.offset) : A.data, A.ld, 0,
-      B.offset ? B.data.subarray(B.offset) : B.data, B.ld, 0, 1, out, m, 0, 1);
-  }
+  const dtype = gemmDType(mat1, mat2);
+  const A = operandOf(mat1, dtype);
+  const B = operandOf(mat2, dtype);
+  if (n > 0 && m > 0 && k > 0) gemm(A, B, n, m, k, 1, out, 0, 1);
   const result = wrap(out, [n, m], mat1.dtype);
   if (!needsGrad(bias, mat1, mat2)) return result;
   return record(result, 'AddmmBackward', [bias, mat1, mat2], (g) => [

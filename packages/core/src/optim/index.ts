@@ -1,4 +1,4 @@
-// torch.optim equivalents: the Optimizer base class, SGD, Adam and AdamW.
+// torch.optim equivalents: the Optimizer base class, SGD, Adam and AdamW, plus DeepSpeed's Lion.
 export {
   Optimizer,
   type ParamGroup,
@@ -10,3 +10,4 @@ export {
 } from './optimizer.js';
 export { SGD, type SGDHyperparameters, type SGDOptions, type SGDParamGroup } from './sgd.js';
 export { Adam, AdamW, type AdamHyperparameters, type AdamOptions, type AdamParamGroup } from './adam.js';
+export { Lion, type LionHyperparameters, type LionOptions, type LionParamGroup } from './lion.js';

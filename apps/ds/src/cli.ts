@@ -148,6 +148,19 @@ program
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   });
 
+const configCommand = program.command('config').summary('check DeepSpeed JSON configs');
+configCommand
+  .command('check')
+  .summary('resolve a DeepSpeed config (batch sizes, defaults, derived values) and print it, or every problem in it')
+  .argument('<file>', 'the DeepSpeed JSON config (comments and trailing commas allowed)')
+  .addOption(new Option('--world-size <n>', 'data-parallel world size to resolve the batch sizes for').argParser(int('--world-size', 1)).default(1))
+  .option('--json', 'print JSON ({ok, config, warnings, requiredPackages} or {ok: false, issues})', false)
+  .action(async (file: string, o: { worldSize: number; json: boolean }) => {
+    const { configCheck } = await import('./config-command.js');
+    const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
+    process.exitCode = configCheck({ file, worldSize: o.worldSize, json: o.json }, io);
+  });
+
 // `ds run … | head` closes our stdout: keep running (the ranks decide), just stop writing.
 process.stdout.on('error', () => {});
 run.configureOutput({ outputError: (s, write) => write(s.startsWith('error:') ? `ds run: ${s}` : s) });

@@ -1,0 +1,42 @@
+// Rejects unknown option and config keys, suggesting the key that was probably meant.
+
+/**
+ * Throw a RangeError naming the first key of `obj` not in `known` (as `prefix` + key), with a
+ * "did you mean" when one is close.
+ */
+export function checkKnownKeys(obj: Record<string, unknown>, known: readonly string[], what: string, prefix = ''): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const hint = closest(key, known);
+    throw new RangeError(
+      `unknown ${what} '${prefix}${key}'` + (hint ? ` (did you mean '${hint}'?)` : '') + `; valid: ${known.map((k) => `'${k}'`).join(', ')}`,
+    );
+  }
+}
+
+function closest(key: string, known: readonly string[]): string | null {
+  const norm = (s: string): string => s.replace(/[_-]/g, '').toLowerCase();
+  const exact = known.find((k) => norm(k) === norm(key));
+  if (exact) return exact;
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(norm(key), norm(k));
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}

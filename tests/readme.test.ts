@@ -10,7 +10,10 @@ const TMP = path.join(ROOT, 'tests', '.readme-examples');
 mkdirSync(TMP, { recursive: true });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
-const READMES = ['packages/core/README.md', 'packages/models/README.md', 'packages/comm/README.md', 'packages/comm-gloo/README.md'];
+const READMES = [
+  'packages/core/README.md', 'packages/models/README.md', 'packages/comm/README.md', 'packages/comm-gloo/README.md',
+  'packages/strategy/README.md', 'packages/engine/README.md', 'packages/precision/README.md',
+];
 
 describe('README examples run', () => {
   for (const readme of READMES) {

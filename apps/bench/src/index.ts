@@ -1,5 +1,6 @@
 // ds-bench: `node apps/bench/dist/index.js [suite...] [--quick] [--threads N] [--json-only] [--compare-c]`
-// Suites: gemm, adam, gpt2 (the default set) and comm (collectives, in-process and gloo). Each measurement is one JSON line on stdout;
+// Suites: gemm, adam, gpt2 (the default set), comm (collectives, in-process and gloo) and
+// engine (data-parallel GPT-2 through @ds/engine at 1 and 2 ranks, fp32 and bf16). Each measurement is one JSON line on stdout;
 // then (unless --json-only) what ran and a table beside the PyTorch baselines.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { setNumThreads } from '@ds/core';
@@ -10,8 +11,9 @@ import { runGemmSuite } from './gemm.js';
 import { GPT2_CHILD_FLAG, runGpt2Child, runGpt2Suite } from './gpt2.js';
 import { emit, note, renderReport, type BenchRecord } from './report.js';
 import { COMM_RANK_FLAG, runCommSuite, runGlooRank } from './comm.js';
+import { ENGINE_RANK_FLAG, runEngineRank, runEngineSuite } from './engine.js';
 
-export const SUITES = ['gemm', 'adam', 'gpt2', 'comm'] as const;
+export const SUITES = ['gemm', 'adam', 'gpt2', 'comm', 'engine'] as const;
 export type Suite = (typeof SUITES)[number];
 
 interface CliOptions {
@@ -24,6 +26,7 @@ interface CliOptions {
   warmup?: number;
   gpt2Child?: string;
   commGlooRank?: string;
+  engineRank?: string;
 }
 
 function positiveInt(name: string, allowZero = false) {
@@ -48,6 +51,7 @@ export function buildProgram(): Command {
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
     .addOption(new Option(`${COMM_RANK_FLAG} <maxBytes>`, 'internal: one gloo rank of the comm suite').hideHelp())
+    .addOption(new Option(`${ENGINE_RANK_FLAG} <spec>`, 'internal: one rank of the engine suite').hideHelp())
     .showHelpAfterError();
 }
 
@@ -60,6 +64,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     const size = opts.gpt2Child;
     if (!(size in GPT2_SIZES)) throw new Error(`${GPT2_CHILD_FLAG}: unknown size ${JSON.stringify(size)}`);
     runGpt2Child(size as Gpt2Size, { quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup });
+    return;
+  }
+
+  if (opts.engineRank !== undefined) {
+    await runEngineRank(JSON.parse(opts.engineRank));
     return;
   }
 
@@ -87,6 +96,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     if (suite === 'gemm') runGemmSuite({ quick: !!opts.quick, compareC: !!opts.compareC, context, onRecord });
     else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
     else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
+    else if (suite === 'engine') await runEngineSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, pytorch: !!opts.pytorch, onRecord });
   }
   if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');

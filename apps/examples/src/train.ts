@@ -1,25 +1,28 @@
 // Train GPT-2 from scratch on the Brown Corpus (see README.md for the flags).
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Generator, kernels, manualSeed, nn, noGrad, optim, setNumThreads, type Tensor } from '@ds/core';
+import { destroyProcessGroup, initDistributed } from '@ds/comm';
+import { Generator, kernels, manualSeed, noGrad, setNumThreads, tensor, type Tensor } from '@ds/core';
+import { initialize } from '@ds/engine';
 import { ByteTokenizer, GPT2LMHeadModel, GPT2Tokenizer, generate, type Tokenizer } from '@ds/models';
 import { BatchSampler, encodeDocuments, loadBrownCorpus, splitDocuments } from './data.js';
 import { CompactVocab } from './vocab.js';
 import { createProgress, memoryMiB } from './progress.js';
+import { writeLossCurve } from './loss-curve.js';
+import { buildConfig, type ConfigOverrides } from './config.js';
 
-export interface TrainArgs {
-  steps: number;
-  batchSize: number;
+/** The DeepSpeed config the example trains with unless --config names another. */
+const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../configs/gpt2.json');
+
+export interface TrainArgs extends ConfigOverrides {
   seqLen: number;
   nEmbd: number;
   nLayer: number;
   nHead: number;
   vocab: number;
-  lr: number;
-  warmup: number | undefined;
-  weightDecay: number;
-  clip: number;
+  out: string;
   seed: number;
   threads: number | undefined;
   evalEvery: number;
@@ -47,7 +50,7 @@ const num = (name: string) => (v: string): number => {
 
 /** The tiny configuration of --short: ~20 steps that finish in well under a minute on 2 cores. */
 const SHORT: Partial<TrainArgs> = {
-  steps: 20, batchSize: 8, seqLen: 64, nEmbd: 64, nLayer: 2, nHead: 4, vocab: 2048, lr: 3e-3,
+  steps: 20, batchSize: 4, seqLen: 64, nEmbd: 64, nLayer: 2, nHead: 4, vocab: 2048, lr: 3e-3,
   warmup: 2, evalEvery: 10, evalBatches: 4, sampleTokens: 40, maxDocs: 60,
 };
 
@@ -55,16 +58,19 @@ export function parseArgs(argv: readonly string[]): TrainArgs {
   const program = new Command('train')
     .description('Train GPT-2 from scratch on the Brown Corpus with @ds/core')
     .addOption(new Option('--steps <n>', 'optimizer steps').argParser(int('--steps')).default(1000))
-    .addOption(new Option('--batch-size <n>', 'sequences per step').argParser(int('--batch-size')).default(8))
+    .addOption(new Option('--batch-size <n>', 'sequences per rank per micro-batch (overrides the config)').argParser(int('--batch-size')))
     .addOption(new Option('--seq-len <n>', 'tokens per sequence (also n_positions)').argParser(int('--seq-len', 2)).default(128))
     .addOption(new Option('--n-embd <n>', 'model width').argParser(int('--n-embd')).default(256))
     .addOption(new Option('--n-layer <n>', 'transformer blocks').argParser(int('--n-layer')).default(4))
     .addOption(new Option('--n-head <n>', 'attention heads (must divide --n-embd)').argParser(int('--n-head')).default(8))
     .addOption(new Option('--vocab <n>', 'model vocabulary (gpt2: most frequent BPE tokens + <unk>)').argParser(int('--vocab', 2)).default(8192))
-    .addOption(new Option('--lr <x>', 'peak learning rate').argParser(num('--lr')).default(3e-4))
-    .addOption(new Option('--warmup <n>', 'linear warmup steps (default: min(100, steps/10))').argParser(int('--warmup', 0)))
-    .addOption(new Option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices and embeddings only)').argParser(num('--weight-decay')).default(0.01))
-    .addOption(new Option('--clip <x>', 'global gradient-norm clip (0 = off)').argParser(num('--clip')).default(1.0))
+    .addOption(new Option('--config <file>', 'DeepSpeed JSON config (batch per rank, optimizer, scheduler, precision)').default(DEFAULT_CONFIG))
+    .addOption(new Option('--lr <x>', 'peak learning rate (overrides the config)').argParser(num('--lr')))
+    .addOption(new Option('--warmup <n>', 'warmup steps (default: min(100, steps/10))').argParser(int('--warmup', 0)))
+    .addOption(new Option('--weight-decay <x>', 'AdamW decoupled weight decay on matrices and embeddings (overrides the config)').argParser(num('--weight-decay')))
+    .addOption(new Option('--clip <x>', 'global gradient-norm clip, 0 = off (overrides the config)').argParser(num('--clip')))
+    .addOption(new Option('--bf16', 'bfloat16 parameters and activations with fp32 master weights').default(false))
+    .addOption(new Option('--out <dir>', 'where the loss curve (loss-curve.html) is written').default('runs/train'))
     .addOption(new Option('--seed <n>', 'seed for init, batches and sampling').argParser(int('--seed', 0)).default(1337))
     .addOption(new Option('--threads <n>', 'kernel threads (setNumThreads)').argParser(int('--threads')))
     .addOption(new Option('--eval-every <n>', 'steps between validation losses').argParser(int('--eval-every')).default(100))
@@ -89,16 +95,9 @@ export function parseArgs(argv: readonly string[]): TrainArgs {
   return args;
 }
 
-function lrAt(step: number, args: TrainArgs, warmup: number): number {
-  // linear warmup from lr/warmup to lr, then cosine decay to lr/10 at the last step
-  if (step <= warmup) return (args.lr * step) / warmup;
-  const progress = (step - warmup) / Math.max(1, args.steps - warmup);
-  return args.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
-}
-
 function evaluate(model: GPT2LMHeadModel, data: Int32Array, args: TrainArgs, batches: number): number {
   // the same windows every time (fixed seed), so successive val losses are comparable
-  const sampler = new BatchSampler(data, args.batchSize, args.seqLen, new Generator(args.seed + 1));
+  const sampler = new BatchSampler(data, 8, args.seqLen, new Generator(args.seed + 1));
   model.eval();
   let total = 0;
   noGrad(() => {
@@ -113,7 +112,11 @@ function evaluate(model: GPT2LMHeadModel, data: Int32Array, args: TrainArgs, bat
 
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
   const args = parseArgs(argv);
-  const log = (s: string) => (args.json ? console.error(s) : console.log(s));
+  // Under `ds run` this joins the other ranks (processes, or threads with --backend inproc).
+  const world = await initDistributed();
+  const rank0 = world.rank === 0;
+  const log = (s: string) => rank0 && (args.json ? console.error(s) : console.log(s));
+  let progressLog = log;
   if (args.threads !== undefined) setNumThreads(args.threads);
   manualSeed(args.seed);
   const k = kernels();
@@ -156,7 +159,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     log(`vocab: byte tokenizer -> model vocab ${vocabSize} (256 bytes + EOS; --vocab ignored)`);
   }
 
-  // --- model and optimizer ------------------------------------------------------------
+  // --- model, engine ------------------------------------------------------------------
   const model = new GPT2LMHeadModel(
     {
       vocab_size: vocabSize, n_positions: args.seqLen, n_embd: args.nEmbd, n_layer: args.nLayer, n_head: args.nHead,
@@ -166,49 +169,59 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   );
   model.train();
   const params = model.parameters();
-  const decay = params.filter((p) => p.ndim >= 2);
-  const noDecay = params.filter((p) => p.ndim < 2);
-  const opt = new optim.AdamW(
-    [{ params: decay, weightDecay: args.weightDecay }, { params: noDecay, weightDecay: 0 }],
-    { lr: args.lr, betas: [0.9, 0.95], eps: 1e-8 },
-  );
-  const warmup = args.warmup ?? Math.min(100, Math.floor(args.steps / 10));
+  // Weight decay on matrices and embeddings only (not biases or LayerNorm), as GPT-2 recipes do.
+  const groups = [
+    { params: params.filter((p) => p.ndim >= 2) },
+    { params: params.filter((p) => p.ndim < 2), weightDecay: 0 },
+  ];
+  const config = buildConfig(args);
+  const { engine } = await initialize({ model, config, modelParameters: groups, log: (l) => rank0 && progressLog(l) });
+  const mb = engine.trainMicroBatchSizePerGpu;
+  const gas = engine.gradientAccumulationSteps;
   log(
     `model: GPT-2 ${(model.numParameters() / 1e6).toFixed(2)} M params (vocab ${vocabSize}, n_embd ${args.nEmbd}, ` +
-      `n_layer ${args.nLayer}, n_head ${args.nHead}, seq ${args.seqLen}) | batch ${args.batchSize} | ` +
-      `AdamW lr ${args.lr} (warmup ${warmup}, cosine to lr/10), wd ${args.weightDecay}, clip ${args.clip}`,
+      `n_layer ${args.nLayer}, n_head ${args.nHead}, seq ${args.seqLen}) | ${world.size} rank(s) x micro-batch ${mb} x ` +
+      `accumulation ${gas} = global batch ${engine.trainBatchSize} | ${args.bf16 ? 'bf16' : 'fp32'} | config ${args.config}`,
   );
 
   // --- training -----------------------------------------------------------------------
-  const sampler = new BatchSampler(train, args.batchSize, args.seqLen, new Generator(args.seed));
-  const tokensPerStep = args.batchSize * args.seqLen;
-  const progress = createProgress({ total: args.steps, plain: args.plain || args.json || undefined, out: log });
+  // Each rank draws its own windows (seed + rank): together they form the global batch.
+  const sampler = new BatchSampler(train, mb, args.seqLen, new Generator(args.seed + 7919 * world.rank));
+  const tokensPerStep = engine.trainBatchSize * args.seqLen;
+  const progress = createProgress({ total: args.steps, plain: args.plain || args.json || !rank0 || undefined, out: log });
+  progressLog = (l: string) => progress.log(l);
   const losses: number[] = [];
+  const valPoints: [number, number][] = [];
   let trainMs = 0;
   let valLoss = NaN;
   let firstValLoss = NaN;
   const t1 = performance.now();
+  const mean = tensor([0]);
   for (let step = 1; step <= args.steps; step++) {
     const ts = performance.now();
-    const lr = lrAt(step, args, warmup);
-    for (const g of opt.paramGroups) g.lr = lr;
-    const { inputs, targets } = sampler.next();
-    const loss: Tensor = model.loss(inputs, targets);
-    opt.zeroGrad(true);
-    loss.backward();
-    if (args.clip > 0) nn.clipGradNorm_(params, args.clip);
-    opt.step();
-    const lossValue = loss.item();
+    let stepLoss = 0;
+    for (let m = 0; m < gas; m++) {
+      const { inputs, targets } = sampler.next();
+      const loss: Tensor = model.loss(inputs, targets);
+      stepLoss += loss.item() / gas;
+      engine.backward(loss);
+      await engine.step();
+    }
+    // The loss shown is the global batch's: the mean over ranks.
+    mean.fill_(stepLoss);
+    await world.allReduce(mean, 'avg');
+    const lossValue = mean.item();
     trainMs += performance.now() - ts;
     if (!Number.isFinite(lossValue)) {
       progress.stop();
       throw new Error(`loss became ${lossValue} at step ${step}; try a lower --lr`);
     }
     losses.push(lossValue);
-    progress.update({ step, loss: lossValue, lr, tokensPerSec: (step * tokensPerStep) / (trainMs / 1000) });
+    progress.update({ step, loss: lossValue, lr: engine.getLr()[0]!, tokensPerSec: (step * tokensPerStep) / (trainMs / 1000) });
     if (step % args.evalEvery === 0 || step === args.steps) {
       valLoss = evaluate(model, val, args, args.evalBatches);
       if (Number.isNaN(firstValLoss)) firstValLoss = valLoss;
+      valPoints.push([step, valLoss]);
       progress.log(`step ${step}: val loss ${valLoss.toFixed(4)} (train loss ${lossValue.toFixed(4)})`);
     }
   }
@@ -220,8 +233,17 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   log(
     `trained ${args.steps} steps in ${wallS.toFixed(1)} s: loss ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)} ` +
       `(mean of last ${tail.length}: ${finalLoss.toFixed(4)}), val loss ${valLoss.toFixed(4)}, ` +
-      `${tokensPerSec.toFixed(0)} tokens/s, peak RSS ${memoryMiB().peak.toFixed(0)} MiB`,
+      `${tokensPerSec.toFixed(0)} tokens/s (all ranks), peak RSS ${memoryMiB().peak.toFixed(0)} MiB per rank`,
   );
+  if (rank0) {
+    const file = await writeLossCurve(args.out, losses, valPoints, `GPT-2 ${(model.numParameters() / 1e6).toFixed(2)} M params, ${world.size} rank(s), global batch ${engine.trainBatchSize}`);
+    log(`loss curve: ${file}`);
+  }
+  if (!rank0) {
+    await engine.close();
+    await destroyProcessGroup();
+    return;
+  }
 
   // --- sample -------------------------------------------------------------------------
   if (args.sampleTokens > 0) {
@@ -250,9 +272,11 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
       tokensPerSec: Math.round(tokensPerSec), trainSeconds: trainMs / 1000, wallSeconds: wallS,
       peakRssMiB: Math.round(memoryMiB().peak), params: model.numParameters(),
       config: { tokenizer: args.tokenizer, vocab: vocabSize, nEmbd: args.nEmbd, nLayer: args.nLayer, nHead: args.nHead, seqLen: args.seqLen, batchSize: args.batchSize },
-      kernels: k.name, simd: k.simd(), threads: k.getNumThreads(), blasInfo: info,
+      kernels: k.name, simd: k.simd(), threads: k.getNumThreads(), blasInfo: info, worldSize: world.size,
     }));
   }
+  await engine.close();
+  await destroyProcessGroup();
 }
 
 main().catch((e: unknown) => {

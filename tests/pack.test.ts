@@ -1,5 +1,6 @@
 // Each published package must work when packed and installed on its own, outside the
-// workspace: @ds/core alone (TypeScript kernels), with @ds/core-native, and @ds/models.
+// workspace: @ds/core alone (TypeScript kernels), with @ds/core-native, @ds/models, and the
+// engine with and without the strategy package a config section needs.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +28,10 @@ function project(name: string, deps: string[]): string {
 }
 
 beforeAll(() => {
-  for (const [name, dir] of [['@ds/core', 'packages/core'], ['@ds/core-native', 'native/core'], ['@ds/models', 'packages/models']] as const) {
+  for (const [name, dir] of [
+    ['@ds/core', 'packages/core'], ['@ds/core-native', 'native/core'], ['@ds/models', 'packages/models'], ['@ds/comm', 'packages/comm'],
+    ['@ds/strategy', 'packages/strategy'], ['@ds/engine', 'packages/engine'], ['@ds/precision', 'packages/precision'],
+  ] as const) {
     const out = path.join(work, 'tgz', name.replace('/', '-'));
     execFileSync('mkdir', ['-p', out]);
     sh('pnpm', ['pack', '--pack-destination', out], path.join(ROOT, dir));
@@ -68,5 +72,23 @@ describe('packed packages install and run on their own', () => {
       const logits = m.forward(tensor([[1n, 2n, 3n]]));
       console.log(logits.shape.join('x'), new GPT2Tokenizer().encode('Hello world').join(','));`], dir);
     expect(out.trim()).toBe('1x3x64 15496,995');
+  });
+
+  it('@ds/engine trains from a DeepSpeed config; bf16 needs @ds/precision, and says so when it is missing', () => {
+    const script = `
+      import { nn, tensor } from '@ds/core';
+      import { initialize } from '@ds/engine';
+      const model = new nn.Linear(2, 1);
+      const config = { train_batch_size: 1, optimizer: { type: 'AdamW', params: { lr: 0.1 } }, bf16: { enabled: process.argv[1] === 'bf16' } };
+      try {
+        const { engine } = await initialize({ model, config, log: () => {} });
+        for (let i = 0; i < 3; i++) { engine.backward(model.call(tensor([[1, 2]])).sum()); await engine.step(); }
+        console.log('steps', engine.globalSteps, model.weight.dtype);
+      } catch (e) { console.log(e.message); }`;
+    const bare = project('engine-only', ['@ds/core', '@ds/comm', '@ds/strategy', '@ds/engine']);
+    expect(sh('node', ['--input-type=module', '-e', script, 'fp32'], bare).trim()).toBe('steps 3 float32');
+    expect(sh('node', ['--input-type=module', '-e', script, 'bf16'], bare).trim()).toMatch(/config section "bf16" .*needs @ds\/precision, which is not installed: pnpm add @ds\/precision/);
+    const full = project('engine-precision', ['@ds/core', '@ds/comm', '@ds/strategy', '@ds/engine', '@ds/precision']);
+    expect(sh('node', ['--input-type=module', '-e', script, 'bf16'], full).trim()).toBe('steps 3 bfloat16');
   });
 });

@@ -72,7 +72,9 @@ async function runProcesses(n: number, args: TrajectoryArgs): Promise<Trajectory
   const port = await freePort();
   const results: Trajectory[] = [];
   const logs: string[] = [];
-  await Promise.all(
+  const children: ReturnType<typeof fork>[] = [];
+  try {
+    await Promise.all(
     Array.from({ length: n }, (_, rank) =>
       new Promise<void>((resolve, reject) => {
         const child = fork(FIXTURE, [], {
@@ -80,6 +82,7 @@ async function runProcesses(n: number, args: TrajectoryArgs): Promise<Trajectory
           execArgv: ['--conditions=@ds/source', '--import', 'tsx'],
           stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         });
+        children.push(child);
         const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
         logs[rank] = '';
         child.stdout!.on('data', (d: Buffer) => (logs[rank] += d.toString()));
@@ -95,6 +98,9 @@ async function runProcesses(n: number, args: TrajectoryArgs): Promise<Trajectory
         });
       }),
     ),
-  );
+    );
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
   return results;
 }

@@ -11,3 +11,10 @@ export function uninitF32(n: number): Float32Array {
   const buf = Buffer.allocUnsafeSlow(n * 4);
   return new Float32Array(buf.buffer, buf.byteOffset, n);
 }
+
+/** A Uint16Array (float16 / bfloat16 bits) of length n with UNSPECIFIED contents. */
+export function uninitU16(n: number): Uint16Array {
+  if (n < SMALL) return new Uint16Array(n);
+  const buf = Buffer.allocUnsafeSlow(n * 2);
+  return new Uint16Array(buf.buffer, buf.byteOffset, n);
+}

@@ -6,7 +6,7 @@ import { allocateStorage, isFloating, type DType, type StorageArray, type Storag
 import { bf16BitsToF32, f16BitsToF32 } from './half.js';
 import { kernels } from './kernels/index.js';
 import { contiguousStrides, normDim, numel, shapeStr, type Shape } from './shape.js';
-import { uninitF32 } from './alloc.js';
+import { uninitF32, uninitU16 } from './alloc.js';
 
 /** A node of the backward graph: computes the gradients of its inputs from its output's gradient. */
 export interface GradFn {
@@ -228,7 +228,8 @@ export function contiguousCopy(t: Tensor): StorageArray {
     kernels().copyStrided(Int32Array.from(t.shape), t.storage as Float32Array, t.offset, Int32Array.from(t.strides), out);
     return out;
   }
-  const out = allocateStorage(t.dtype, n);
+  // every element is written below: no need for zeroed memory
+  const out = t.dtype === 'float16' || t.dtype === 'bfloat16' ? uninitU16(n) : allocateStorage(t.dtype, n);
   if (n === 0) return out;
   // Generic strided gather for the other storage types, a row of the last dim at a time
   // (a typed-array block copy when that dim is contiguous: half-precision views mostly are).

@@ -3,7 +3,7 @@ import { isFloating, type DType } from '../dtype.js';
 import { kernels } from '../kernels/index.js';
 import { Tensor } from '../tensor.js';
 import { shapeStr, type Shape } from '../shape.js';
-import { uninitF32 } from '../alloc.js';
+import { uninitF32, uninitU16 } from '../alloc.js';
 
 export type TensorOrNumber = Tensor | number;
 
@@ -35,7 +35,7 @@ export function f32(t: Tensor): Float32Array {
 export function wrap(values: Float32Array, shape: Shape, dtype: DType = 'float32'): Tensor {
   if (dtype === 'float32') return new Tensor(values, shape, 'float32');
   if (dtype === 'float16' || dtype === 'bfloat16') {
-    const bits = new Uint16Array(values.length);
+    const bits = uninitU16(values.length);
     if (dtype === 'float16') kernels().f32ToF16(values, bits);
     else kernels().f32ToBf16(values, bits);
     return new Tensor(bits, shape, dtype);

@@ -50,6 +50,21 @@ describe('data parallel: golden GPT-2 trajectories through initialize()', () => 
     }
   }
 
+  it('prescale_gradients and gradient_predivide_factor average the same gradients (b on 4 ranks)', async () => {
+    for (const extra of [{ prescale_gradients: true }, { gradient_predivide_factor: 2 }]) {
+      const out = await launchInProcess<Trajectory, TrajectoryArgs>({ nprocs: 4, script: FIXTURE, exportName: 'trajectory', args: { setup: 'b_adamw_clip', extra }, timeoutMs: 60_000 });
+      check('b_adamw_clip', out);
+    }
+  });
+
+  it('communication_data_type bf16 reduces in bfloat16: close to, but not exactly, the fp32 trajectory', async () => {
+    const out = await launchInProcess<Trajectory, TrajectoryArgs>({ nprocs: 2, script: FIXTURE, exportName: 'trajectory', args: { setup: 'a_adamw', extra: { communication_data_type: 'bf16' } }, timeoutMs: 60_000 });
+    const ref = traj.setups.a_adamw.loss as number[];
+    const rel = out[0]!.losses.map((l, i) => Math.abs(l - ref[i]!) / ref[i]!);
+    expect(Math.max(...rel)).toBeLessThan(1e-2);
+    expect(Math.max(...rel.slice(1))).toBeGreaterThan(1e-6); // rounded gradients change the later losses
+  });
+
   for (const setup of ['a_adamw', 'b_adamw_clip', 'c_adamw_accum2'] as const) {
     it(`${setup} on 2 processes (gloo)`, async () => {
       check(setup, await runProcesses(2, { setup }));

@@ -41,9 +41,12 @@ describe('mixed precision from the config', () => {
     }
   });
 
-  it('fp16 with the default 2^16 scale overflows at first: steps are skipped on every rank and the scale drops', async () => {
-    const out = await run(2, { fp16: { enabled: true } });
+  it('fp16 with the default 2^16 scale overflows at first: steps are skipped on every rank, the scale drops, the scheduler waits', async () => {
+    const scheduler = { type: 'LRRangeTest', params: { lr_range_test_min_lr: 1e-3, lr_range_test_step_size: 1000 } };
+    const out = await run(2, { fp16: { enabled: true }, scheduler });
     expect(out[0]!.skippedSteps).toBeGreaterThan(0);
+    // constructed at -1, stepped once per applied step only
+    expect(out[0]!.schedulerIteration).toBe(8 - out[0]!.skippedSteps - 1);
     expect(out[1]!.skippedSteps).toBe(out[0]!.skippedSteps);
     expect(out[0]!.lossScale).toBeLessThan(65536);
     expect(out[1]!.lossScale).toBe(out[0]!.lossScale);

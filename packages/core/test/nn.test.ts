@@ -508,3 +508,22 @@ describe.each(KERNEL_MODES)('nn (%s kernels)', (mode) => {
     expect(lossOf().item()).toBeLessThan(first * 0.5);
   });
 });
+
+describe('withParameterRegistrationHook', () => {
+  it('sees every parameter registered while fn runs (innermost hook first) and none after', () => {
+    const seen: string[] = [];
+    const model = nn.withParameterRegistrationHook(
+      (m, name, p) => seen.push(`outer:${m.constructor.name}.${name}[${p.shape.join('x')}]`),
+      () => nn.withParameterRegistrationHook((m, name) => seen.push(`inner:${m.constructor.name}.${name}`), () => new nn.Linear(3, 2)),
+    );
+    expect(seen).toEqual(['inner:Linear.weight', 'outer:Linear.weight[2x3]', 'inner:Linear.bias', 'outer:Linear.bias[2]']);
+    seen.length = 0;
+    new nn.Linear(1, 1);
+    expect(seen).toEqual([]);
+    expect(model.weight.shape).toEqual([2, 3]);
+    // a hook may change the parameter as it is created
+    const halved = nn.withParameterRegistrationHook((_m, _n, p) => void noGrad(() => p.fill_(0.5)), () => new nn.Linear(2, 2));
+    expect(Array.from(halved.weight.toFloat32Array())).toEqual([0.5, 0.5, 0.5, 0.5]);
+    expect(() => nn.withParameterRegistrationHook(() => {}, (async () => 1) as never)).toThrow(/fn returned a Promise/);
+  });
+});

@@ -14,6 +14,30 @@ export class Parameter extends Tensor {
 }
 
 export type ForwardPreHook = (module: Module, args: unknown[]) => unknown[] | void;
+/** Sees every parameter a module registers while it is installed (see withParameterRegistrationHook). */
+export type ParameterRegistrationHook = (module: Module, name: string, param: Parameter) => void;
+
+const registrationHooks: ParameterRegistrationHook[] = [];
+
+/**
+ * Run `fn` (synchronously) with `hook` called on every non-null parameter registered through
+ * `registerParameter` while it runs, right after registration; nested calls run the innermost
+ * hook first. A model constructed inside can be changed parameter by parameter as it is built
+ * (ZeRO-3's partitioned construction keeps each rank's slice and drops the rest).
+ */
+export function withParameterRegistrationHook<T>(hook: ParameterRegistrationHook, fn: () => T): T {
+  if (typeof hook !== 'function') throw new TypeError(`withParameterRegistrationHook: hook must be a function, got ${typeof hook}`);
+  registrationHooks.push(hook);
+  try {
+    const out = fn();
+    if (out !== null && typeof out === 'object' && typeof (out as { then?: unknown }).then === 'function') {
+      throw new TypeError('withParameterRegistrationHook: fn returned a Promise; the hook only covers synchronous construction');
+    }
+    return out;
+  } finally {
+    registrationHooks.splice(registrationHooks.lastIndexOf(hook), 1);
+  }
+}
 export type ForwardHook = (module: Module, args: unknown[], output: unknown) => unknown;
 
 export interface LoadResult {
@@ -50,6 +74,7 @@ export abstract class Module {
   registerParameter(name: string, p: Parameter | null): Parameter | null {
     this.#checkName(name);
     this.#params.set(name, p);
+    if (p) for (let i = registrationHooks.length - 1; i >= 0; i--) registrationHooks[i]!(this, name, p);
     return p;
   }
 

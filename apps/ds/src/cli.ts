@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Launcher, RunOptions } from './run/launch.js';
+import type { EstimateFlags } from './estimate-command.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -159,6 +160,40 @@ configCommand
     const { configCheck } = await import('./config-command.js');
     const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
     process.exitCode = configCheck({ file, worldSize: o.worldSize, json: o.json }, io);
+  });
+
+program
+  .command('estimate')
+  .summary("per-rank and per-node memory for the model states under ZeRO (DeepSpeed's estimators and the ZeRO paper's breakdown)")
+  .addOption(new Option('--params <count>', 'total parameters, e.g. 1.5e9, 1500000000, 1.5B, 350M'))
+  .addOption(new Option('--largest-layer <count>', "the largest single module's own parameters (for the ZeRO-3 table)"))
+  .addOption(new Option('--model <name|config.json>', 'count a GPT-2 instead: gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a config.json (or its directory)'))
+  .addOption(new Option('--n-embd <n>', 'with --model: hidden size').argParser(int('--n-embd', 1)))
+  .addOption(new Option('--n-layer <n>', 'with --model: transformer blocks').argParser(int('--n-layer', 1)))
+  .addOption(new Option('--vocab <n>', 'with --model: vocabulary size').argParser(int('--vocab', 1)))
+  .addOption(new Option('--n-positions <n>', 'with --model: context length').argParser(int('--n-positions', 1)))
+  .addOption(new Option('--n-inner <n>', 'with --model: MLP width (default 4 x n-embd)').argParser(int('--n-inner', 1)))
+  .addOption(new Option('--nodes <n>', 'nodes').argParser(int('--nodes', 1)).default(1))
+  .addOption(new Option('--gpus-per-node <n>', 'ranks (GPUs) per node (default 1)').argParser(int('--gpus-per-node', 1)))
+  .addOption(new Option('--ranks <n>', 'total data-parallel ranks, split evenly over --nodes').argParser(int('--ranks', 1)))
+  .addOption(new Option('--stage <n>', 'only this ZeRO stage (default: all)').choices(['0', '1', '2', '3']))
+  .addOption(new Option('--dtype <type>', 'training dtype for the breakdown (fp16/bf16: mixed precision with fp32 masters)').choices(['fp32', 'fp16', 'bf16']).default('fp16'))
+  .addOption(new Option('--optimizer <kind>', 'optimizer for the breakdown: adam, adamw, sgd, sgd-momentum, lion, adagrad').default('adam'))
+  .addOption(new Option('--buffer-factor <f>', "DeepSpeed's additional_buffer_factor for CPU memory").default('1.5'))
+  .option('--json', 'print JSON (exact byte counts)', false)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  ds estimate --params 2.851e9 --largest-layer 32e6 --gpus-per-node 8
+  ds estimate --model gpt2-xl --ranks 16 --nodes 2 --stage 3
+  ds estimate --model gpt2 --n-embd 2048 --n-layer 24 --vocab 50304 --json
+  ds estimate --model ./checkpoints/gpt2/config.json --ranks 4`,
+  )
+  .action(async (o: EstimateFlags) => {
+    const { estimateCommand } = await import('./estimate-command.js');
+    const io = { stdout: (s: string) => void process.stdout.write(s), stderr: (s: string) => void process.stderr.write(s) };
+    process.exitCode = estimateCommand(o, io);
   });
 
 // `ds run … | head` closes our stdout: keep running (the ranks decide), just stop writing.

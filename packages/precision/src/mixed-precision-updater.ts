@@ -47,6 +47,11 @@ export class MixedPrecisionUpdater implements Updater {
     this.name = `mixed precision (${init.dtype}) over ${init.inner.name}`;
   }
 
+  /** What a bfloat16 step does with an inf/NaN gradient (ZeRO keeps the same policy when it takes over). */
+  get nonfinite(): NonFiniteMode {
+    return this.#init.nonfinite;
+  }
+
   async step(): Promise<StepResult> {
     const { parts, masters, scaler, groups, dtype } = this.#init;
     const optimizer = parts.optimizer;

@@ -26,6 +26,7 @@ export function makeParts(model: nn.Module, optimizer: optim.Optimizer<object> |
     lossScale: { scale: 1 },
     gradNorm: localGradNorm,
     state: new Map(),
+    checkpointOptimizer: true,
   };
   return parts;
 }

@@ -1,0 +1,181 @@
+// applyStage3: ZeRO stage 3 over the engine's parts. Parameters are partitioned over their
+// reduction group (each rank keeps ceil(numel/W) elements) and gathered only while a module
+// uses them; gradients are reduce-scattered into fp32 partition buffers; the optimizer steps
+// this rank's fp32 slices only; checkpoints hold each rank's slices.
+import type { Tensor } from '@ds/core';
+import type { ProcessGroup } from '@ds/comm';
+import { MasterWeights } from '@ds/precision';
+import type { LossScaler } from '@ds/precision';
+import { reduceGroupOf, type EngineParts, type StrategyContext } from '@ds/strategy';
+import type { ZeroOptions } from '../options.js';
+import { ParameterCoordinator, type CoordinatorStats } from './coordinator.js';
+import { buildFlatPartitions, type FlatPartition } from './flat-partitions.js';
+import { PartitionGradSync } from './partition-grad-sync.js';
+import { PartitionUpdater, type MixedPrecisionState } from './partition-updater.js';
+import { partitionedGradNorm } from './partitioned-grad-norm.js';
+import { PartitionedParam } from './partitioned-param.js';
+import { Stage3State } from './stage3-state.js';
+import { completesSynchronously } from './sync-completion.js';
+import { checkStage3Options } from './stage3-options.js';
+
+/** The pieces applyStage3 installed, for inspection (memory accounting, prefetch statistics). */
+export interface Stage3Runtime {
+  readonly records: readonly PartitionedParam[];
+  readonly flats: readonly FlatPartition[];
+  readonly coordinator: ParameterCoordinator;
+  /**
+   * 'partitioned': parameters are gathered around their uses and released after. 'gathered':
+   * the backend cannot finish a collective inside a synchronous hook (Gloo), so every parameter
+   * stays gathered between steps (as if stage3_param_persistence_threshold were unlimited);
+   * gradients and optimizer state are still partitioned.
+   */
+  readonly mode: 'partitioned' | 'gathered';
+  readonly stats: CoordinatorStats;
+}
+
+const runtimes = new WeakMap<object, Stage3Runtime>();
+
+/** What applyStage3 installed on these parts (undefined when stage 3 is not applied). */
+export function stage3Runtime(parts: { model: object }): Stage3Runtime | undefined {
+  return runtimes.get(parts.model);
+}
+
+/**
+ * Apply ZeRO stage 3 to `parts`. Returns a promise only when parameters must first be gathered
+ * through a backend that finishes collectives asynchronously (a zeroInit model over Gloo): a
+ * strategy should return what this returns so the engine waits for it.
+ */
+export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: ZeroOptions): void | Promise<void> {
+  checkStage3Options(options, ctx);
+  const model = parts.model;
+  const masters = parts.state.get('fp32_master_weights');
+  const mixedMasters = masters instanceof MasterWeights ? masters : null;
+
+  const named = [...model.namedParameters()];
+  const groupOf = new Map<Tensor, ProcessGroup>();
+  const groups: ProcessGroup[] = [];
+  for (const [, p] of named) {
+    const g = reduceGroupOf(p, ctx.dataParallel);
+    groupOf.set(p, g);
+    if (!groups.includes(g)) groups.push(g);
+  }
+  // Collective over each group, in the same order on every rank.
+  const syncGroups = new Set(groups.filter((g) => completesSynchronously(g)));
+  const mode: Stage3Runtime['mode'] = groups.every((g) => syncGroups.has(g)) ? 'partitioned' : 'gathered';
+
+  const records: PartitionedParam[] = [];
+  for (const [name, p] of named) {
+    const group = groupOf.get(p)!;
+    let rec = PartitionedParam.of(p);
+    if (rec) {
+      if (rec.group.ranks.join(',') !== group.ranks.join(',')) {
+        throw new Error(
+          `ZeRO-3: parameter '${name}' was partitioned by zeroInit over ranks [${rec.group.ranks.join(', ')}] but reduces over [${group.ranks.join(', ')}]; ` +
+            'build the model with zeroInit over the group its gradients are averaged over',
+        );
+      }
+      rec.name = name;
+      if (rec.dtype !== p.dtype) rec.castPartition(p.dtype);
+    } else {
+      rec = PartitionedParam.fromFull(p, group, name);
+    }
+    rec.persistent = !syncGroups.has(group) || rec.numel <= options.param_persistence_threshold;
+    records.push(rec);
+  }
+  // Persistent parameters of a model built partitioned (zeroInit) are gathered once, now.
+  const pending: PartitionedParam[] = [];
+  for (const rec of records) {
+    if (rec.persistent && rec.status === 'released') {
+      rec.startGather();
+      if (syncGroups.has(rec.group)) rec.finishGatherNow();
+      else pending.push(rec);
+    }
+  }
+  for (const rec of records) if (!rec.persistent) rec.release();
+
+  let flats: FlatPartition[] = [];
+  if (parts.optimizer) {
+    const halfOf = new Map<Tensor, Tensor>();
+    const masterOf = new Map<Tensor, Tensor>();
+    for (const pair of mixedMasters?.pairs ?? []) {
+      halfOf.set(pair.master, pair.half);
+      masterOf.set(pair.half, pair.master);
+    }
+    flats = buildFlatPartitions(
+      parts.optimizer,
+      (t, where) => {
+        const rec = PartitionedParam.of(halfOf.get(t) ?? t);
+        if (!rec) throw new Error(`ZeRO-3: ${where} is not a parameter of the model; stage 3 can only optimize the model's own parameters`);
+        return rec;
+      },
+      (rec) => {
+        const m = masterOf.get(rec.param);
+        return m && m.numel === rec.numel && m.dtype === 'float32' && m.isContiguous() ? m.data<'float32'>() : null;
+      },
+      options.sub_group_size,
+    );
+  }
+
+  const coordinator = new ParameterCoordinator(model, records, {
+    prefetchBucketSize: options.prefetch_bucket_size,
+    maxLiveParameters: options.max_live_parameters,
+    maxReuseDistance: options.max_reuse_distance,
+  });
+  const trainable = records.filter((r) => r.param.requiresGrad);
+  const gradSync = new PartitionGradSync(trainable, coordinator, {
+    reduceBucketSize: options.reduce_bucket_size,
+    reduceScatter: options.reduce_scatter,
+    overlapComm: options.overlap_comm,
+    completesSynchronously: (g) => syncGroups.has(g),
+  });
+  for (const rec of records) rec.onCommError((e) => gradSync.recordError(e));
+
+  let mixed: MixedPrecisionState | null = null;
+  if (mixedMasters) {
+    const scaler = parts.state.get('loss_scaler') as LossScaler | undefined;
+    if (!scaler || typeof scaler.update !== 'function') {
+      throw new Error("ZeRO-3: mixed precision registered fp32 master weights but no 'loss_scaler'; apply the precision strategy before ZeRO");
+    }
+    const bf16 = ctx.config.bf16 as { nonfinite?: unknown } | undefined;
+    mixed = { dtype: mixedMasters.dtype, scaler, nonfinite: bf16?.nonfinite === 'skip' ? 'skip' : 'error', world: ctx.world };
+  }
+
+  const groupOfFlatGrad = new Map<Tensor, ProcessGroup>(flats.map((f) => [f.grad, f.group]));
+  parts.gradSync = gradSync;
+  parts.updater = new PartitionUpdater({ parts, flats, coordinator, gradientClipping: ctx.gradientClipping, mixed, log: (m) => ctx.log(m) });
+  parts.gradNorm = (grads) => partitionedGradNorm(grads, (g) => groupOfFlatGrad.get(g) ?? null);
+  parts.checkpointOptimizer = false;
+  parts.state.set('zero', new Stage3State(records, flats, parts.optimizer));
+  // The fp32 masters now live as partitions; the full copies are dropped.
+  parts.state.delete('fp32_master_weights');
+
+  runtimes.set(model, {
+    records,
+    flats,
+    coordinator,
+    mode,
+    get stats() {
+      return coordinator.stats;
+    },
+  });
+  logSummary(ctx, records, groups, syncGroups, options);
+  if (pending.length > 0) return Promise.all(pending.map((rec) => rec.finishGather())).then(() => undefined);
+}
+
+function logSummary(ctx: StrategyContext, records: PartitionedParam[], groups: ProcessGroup[], syncGroups: Set<ProcessGroup>, options: ZeroOptions): void {
+  const total = records.reduce((n, r) => n + r.numel, 0);
+  const persistent = records.filter((r) => r.persistent);
+  const sizes = groups.map((g) => g.size).join('/');
+  ctx.log(
+    `[zero] stage 3: ${records.length} parameters (${total} elements) partitioned over ${sizes} rank(s); ` +
+      `${persistent.length} persistent (${persistent.reduce((n, r) => n + r.numel, 0)} elements, threshold ${options.param_persistence_threshold}); ` +
+      `prefetch ${options.prefetch_bucket_size} elements, max live ${options.max_live_parameters}, max reuse distance ${options.max_reuse_distance}`,
+  );
+  const slow = groups.find((g) => !syncGroups.has(g));
+  if (slow) {
+    ctx.warn(
+      `[zero] stage 3: the '${slow.backend}' backend cannot finish a collective inside a synchronous module hook, so parameters stay gathered ` +
+        'between steps (memory as ZeRO-2 for parameters); gradients and optimizer state are still partitioned',
+    );
+  }
+}

@@ -1,0 +1,99 @@
+// The stage-3 optimizer step: the optimizer updates this rank's fp32 slices only; the slices
+// are written back into the model-dtype partitions; parameters kept gathered are rebuilt. Under
+// mixed precision it also unscales, agrees on overflow across ranks and drives the loss scaler.
+import { noGrad } from '@ds/core';
+import type { ProcessGroup } from '@ds/comm';
+import { masterToHalf, NonFiniteGradientError, overflowAcross, unscaleToMaster, type LossScaler } from '@ds/precision';
+import type { EngineParts, StepResult, Updater } from '@ds/strategy';
+import type { ParameterCoordinator } from './coordinator.js';
+import type { FlatPartition } from './flat-partitions.js';
+
+/** What mixed precision handed over: the scaler stays precision's, the masters become partitions. */
+export interface MixedPrecisionState {
+  dtype: 'float16' | 'bfloat16';
+  scaler: LossScaler;
+  /** bf16.nonfinite: an inf/NaN gradient is an error, or skips the step. float16 always skips. */
+  nonfinite: 'error' | 'skip';
+  /** Ranks that must agree on skipping a step. */
+  world: ProcessGroup;
+}
+
+export interface PartitionUpdaterInit {
+  parts: EngineParts;
+  flats: readonly FlatPartition[];
+  coordinator: ParameterCoordinator;
+  gradientClipping: number;
+  mixed: MixedPrecisionState | null;
+  log(message: string): void;
+}
+
+export class PartitionUpdater implements Updater {
+  readonly name: string;
+  readonly #init: PartitionUpdaterInit;
+
+  constructor(init: PartitionUpdaterInit) {
+    this.#init = init;
+    this.name = init.mixed ? `ZeRO-3 partitioned optimizer (${init.mixed.dtype} with fp32 master partitions)` : 'ZeRO-3 partitioned optimizer';
+  }
+
+  async step(): Promise<StepResult> {
+    const { parts, flats, coordinator, mixed } = this.#init;
+    const optimizer = parts.optimizer;
+    if (!optimizer) throw new Error('engine.step: the engine has no optimizer; pass one to initialize() or add an "optimizer" section to the config');
+    for (const f of flats) f.master.grad = f.grad;
+
+    const usedScale = mixed ? mixed.scaler.scale : 1;
+    if (mixed) {
+      let finite = true;
+      for (const f of flats) {
+        const g = f.grad.data<'float32'>();
+        if (!unscaleToMaster(g, 'float32', g, 1 / usedScale)) finite = false;
+      }
+      if (await overflowAcross(!finite, [mixed.world])) {
+        const step = mixed.scaler.curIter + 1;
+        if (mixed.dtype === 'bfloat16' && mixed.nonfinite === 'error') {
+          throw new NonFiniteGradientError(
+            `bf16: non-finite (inf or NaN) gradient at step ${step} (found in the ZeRO-3 gradient partitions). ` +
+              'bfloat16 has no loss scaling, so this is not an overflow to skip: check the inputs, the loss and the learning rate, ' +
+              'or set bf16.nonfinite to "skip" to skip such steps',
+          );
+        }
+        mixed.scaler.update(true);
+        this.#init.log(`[zero] step ${step}: gradient overflow (inf/NaN), skipping the step; loss scale ${usedScale} -> ${mixed.scaler.scale}`);
+        this.zeroGrad();
+        await coordinator.afterUpdate();
+        return { applied: false, gradNorm: null };
+      }
+    }
+
+    let gradNorm: number | null = null;
+    const clip = this.#init.gradientClipping;
+    if (clip > 0) {
+      const grads = flats.map((f) => f.grad);
+      gradNorm = await parts.gradNorm(grads);
+      // The engine's coefficient, rounded the same way, so fp32 runs match data parallelism.
+      const coef = Math.fround(clip / (gradNorm + 1e-6));
+      if (coef < 1) noGrad(() => grads.forEach((g) => g.mul_(coef)));
+    }
+    optimizer.step();
+    if (mixed) {
+      for (const f of flats) {
+        for (const rec of f.recs) {
+          if (rec.partition === rec.master) continue;
+          masterToHalf(rec.master!.data<'float32'>(), rec.partition.data() as Uint16Array, mixed.dtype);
+        }
+      }
+    }
+    await coordinator.afterUpdate();
+    mixed?.scaler.update(false);
+    return { applied: true, gradNorm };
+  }
+
+  zeroGrad(): void {
+    for (const f of this.#init.flats) {
+      f.grad.data<'float32'>().fill(0);
+      f.master.grad = null;
+      for (const rec of f.recs) rec.param.grad = null;
+    }
+  }
+}

@@ -48,7 +48,7 @@ export async function runEngineRank(spec: RankSpec): Promise<void> {
   const engineMs: number[] = [];
   const phases = { forward: [] as number[], backward: [] as number[], step: [] as number[] };
   const bareMs: number[] = [];
-  let bare: { model: GPT2LMHeadModel; opt: optim.Optimizer } | null = null;
+  let bare: { model: GPT2LMHeadModel; opt: optim.Optimizer<object> } | null = null;
   if (spec.overhead) {
     const m = new GPT2LMHeadModel(gpt2Config('small'), { seed: 0 });
     bare = { model: m, opt: new optim.AdamW(m.parameters(), { lr: 1e-4 }) };

@@ -96,6 +96,9 @@ Span<int32_t> Args::I32OrNull(size_t i, const char* name) const {
 Span<uint16_t> Args::U16(size_t i, const char* name) const {
   return Typed<uint16_t>(i, name, napi_uint16_array, "Uint16Array", false);
 }
+Span<uint16_t> Args::U16OrNull(size_t i, const char* name) const {
+  return Typed<uint16_t>(i, name, napi_uint16_array, "Uint16Array", true);
+}
 
 bool Args::Bool(size_t i, const char* name) const {
   Napi::Value v = At(i);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 namespace ds {
 
@@ -31,6 +32,24 @@ class Args {
   Span<int32_t> I32(size_t i, const char* name) const;
   Span<int32_t> I32OrNull(size_t i, const char* name) const;
   Span<uint16_t> U16(size_t i, const char* name) const;
+  Span<uint16_t> U16OrNull(size_t i, const char* name) const;
+  // The array type that stores T: Float32Array for float, Uint16Array (bf16 bits) for uint16_t.
+  template <class T>
+  Span<T> Elems(size_t i, const char* name) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return F32(i, name);
+    } else {
+      return U16(i, name);
+    }
+  }
+  template <class T>
+  Span<T> ElemsOrNull(size_t i, const char* name) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return F32OrNull(i, name);
+    } else {
+      return U16OrNull(i, name);
+    }
+  }
 
   bool Bool(size_t i, const char* name) const;
   // Any number, NaN and infinities included.

@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "cpu.h"
+#include "elem_io.h"
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -232,75 +233,94 @@ void CopyTransposed(const Layout<1>& l, const float* src, int64_t offset, float*
   }
 }
 
-template <class V>
+// T = float: float32 operands and result; T = uint16_t: bf16 bits, each result rounded once.
+template <class V, class T>
 struct BinaryTiles {
-  static void Run(BinaryOp op, const Layout<2>* l, const float* a, const float* b, int64_t a_off, int64_t b_off,
-                  float* out, size_t t0, size_t t1) {
+  static void Run(BinaryOp op, const Layout<2>* l, const T* a, const T* b, int64_t a_off, int64_t b_off, T* out,
+                  size_t t0, size_t t1) {
     const int64_t base[2] = {a_off, b_off};
     bool vector = WithVectorOp(op, [&](auto o) {
       using Op = decltype(o);
       ForEachTiled<2>(*l, base, t0, t1, [&](size_t i, const int64_t* off) {
-        out[i] = Op::Apply(simd::F1{a[off[0]]}, simd::F1{b[off[1]]}).v;
+        simd::Put(out + i, Op::Apply(simd::F1{simd::Get(a + off[0])}, simd::F1{simd::Get(b + off[1])}).v);
       });
     });
     if (vector) return;
-    ForEachTiled<2>(*l, base, t0, t1, [&](size_t i, const int64_t* off) { out[i] = PowScalar(a[off[0]], b[off[1]]); });
+    ForEachTiled<2>(*l, base, t0, t1, [&](size_t i, const int64_t* off) {
+      simd::Put(out + i, PowScalar(simd::Get(a + off[0]), simd::Get(b + off[1])));
+    });
   }
 };
 
-template <class V>
+template <class V, class T>
 struct BinaryRuns {
-  static void Run(BinaryOp op, const Layout<2>* l, const float* a, const float* b, int64_t a_off, int64_t b_off,
-                  float* out, size_t begin, size_t end) {
+  static void Run(BinaryOp op, const Layout<2>* l, const T* a, const T* b, int64_t a_off, int64_t b_off, T* out,
+                  size_t begin, size_t end) {
     const int64_t base[2] = {a_off, b_off};
     const int64_t sa = l->stride[0][0], sb = l->stride[1][0];
     bool vector = WithVectorOp(op, [&](auto o) {
       using Op = decltype(o);
       ForEachRun<2>(*l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
-        const float* pa = a + off[0];
-        const float* pb = b + off[1];
-        float* po = out + i;
+        const T* pa = a + off[0];
+        const T* pb = b + off[1];
+        T* po = out + i;
         size_t j = 0;
         if (sa == 1 && sb == 1) {
-          for (; j + V::N <= n; j += V::N) Op::Apply(V::load(pa + j), V::load(pb + j)).store(po + j);
-          if (j < n) Op::Apply(V::loadn(pa + j, n - j, 1.0f), V::loadn(pb + j, n - j, 1.0f)).storen(po + j, n - j);
+          for (; j + V::N <= n; j += V::N) simd::Store(Op::Apply(simd::Load<V>(pa + j), simd::Load<V>(pb + j)), po + j);
+          if (j < n) {
+            simd::StoreN(Op::Apply(simd::LoadN<V>(pa + j, n - j, 1.0f), simd::LoadN<V>(pb + j, n - j, 1.0f)), po + j,
+                         n - j);
+          }
         } else if (sa == 1 && sb == 0) {
-          const V bv = V::set1(*pb);
-          for (; j + V::N <= n; j += V::N) Op::Apply(V::load(pa + j), bv).store(po + j);
-          if (j < n) Op::Apply(V::loadn(pa + j, n - j, 1.0f), bv).storen(po + j, n - j);
+          const V bv = V::set1(simd::Get(pb));
+          for (; j + V::N <= n; j += V::N) simd::Store(Op::Apply(simd::Load<V>(pa + j), bv), po + j);
+          if (j < n) simd::StoreN(Op::Apply(simd::LoadN<V>(pa + j, n - j, 1.0f), bv), po + j, n - j);
         } else if (sa == 0 && sb == 1) {
-          const V av = V::set1(*pa);
-          for (; j + V::N <= n; j += V::N) Op::Apply(av, V::load(pb + j)).store(po + j);
-          if (j < n) Op::Apply(av, V::loadn(pb + j, n - j, 1.0f)).storen(po + j, n - j);
+          const V av = V::set1(simd::Get(pa));
+          for (; j + V::N <= n; j += V::N) simd::Store(Op::Apply(av, simd::Load<V>(pb + j)), po + j);
+          if (j < n) simd::StoreN(Op::Apply(av, simd::LoadN<V>(pb + j, n - j, 1.0f)), po + j, n - j);
         } else {
           for (; j < n; j++) {
-            po[j] = Op::Apply(simd::F1{pa[static_cast<int64_t>(j) * sa]}, simd::F1{pb[static_cast<int64_t>(j) * sb]}).v;
+            simd::Put(po + j, Op::Apply(simd::F1{simd::Get(pa + static_cast<int64_t>(j) * sa)},
+                                        simd::F1{simd::Get(pb + static_cast<int64_t>(j) * sb)})
+                                  .v);
           }
         }
       });
     });
     if (vector) return;
     ForEachRun<2>(*l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
-      const float* pa = a + off[0];
-      const float* pb = b + off[1];
+      const T* pa = a + off[0];
+      const T* pb = b + off[1];
       for (size_t j = 0; j < n; j++) {
-        out[i + j] = PowScalar(pa[static_cast<int64_t>(j) * sa], pb[static_cast<int64_t>(j) * sb]);
+        simd::Put(out + i + j,
+                  PowScalar(simd::Get(pa + static_cast<int64_t>(j) * sa), simd::Get(pb + static_cast<int64_t>(j) * sb)));
       }
     });
   }
 };
 
-Napi::Value Binary(const Napi::CallbackInfo& info) {
-  Args args(info, "binary", 9);
+template <class V>
+using BinaryTilesF32 = BinaryTiles<V, float>;
+template <class V>
+using BinaryTilesBf16 = BinaryTiles<V, uint16_t>;
+template <class V>
+using BinaryRunsF32 = BinaryRuns<V, float>;
+template <class V>
+using BinaryRunsBf16 = BinaryRuns<V, uint16_t>;
+
+template <class T, template <class> class Tiles, template <class> class Runs>
+Napi::Value BinaryImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 9);
   auto op = static_cast<BinaryOp>(args.Int(0, "op", 0, kBinaryOps - 1));
   Span<int32_t> shape = args.I32(1, "shape");
-  Span<float> a = args.F32(2, "a");
+  Span<T> a = args.Elems<T>(2, "a");
   const int64_t a_off = args.Size(3, "aOffset");
   Span<int32_t> a_strides = args.I32(4, "aStrides");
-  Span<float> b = args.F32(5, "b");
+  Span<T> b = args.Elems<T>(5, "b");
   const int64_t b_off = args.Size(6, "bOffset");
   Span<int32_t> b_strides = args.I32(7, "bStrides");
-  Span<float> out = args.F32(8, "out");
+  Span<T> out = args.Elems<T>(8, "out");
 
   const Span<int32_t> strides[2] = {a_strides, b_strides};
   const char* const stride_names[2] = {"aStrides", "bStrides"};
@@ -315,28 +335,36 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   if (NeedsTiles(l)) {
     const size_t per_task = static_cast<size_t>(l.shape[0] * kTile);
     ThreadPool::Instance().For(TileTasks(l), 1 + grain / per_task, 1, [&](size_t t0, size_t t1) {
-      simd::Run<BinaryTiles>(op, static_cast<const Layout<2>*>(&l), static_cast<const float*>(a.data),
-                             static_cast<const float*>(b.data), a_off, b_off, out.data, t0, t1);
+      simd::Run<Tiles>(op, static_cast<const Layout<2>*>(&l), static_cast<const T*>(a.data),
+                       static_cast<const T*>(b.data), a_off, b_off, out.data, t0, t1);
     });
     return info.Env().Undefined();
   }
   ThreadPool::Instance().For(l.total, grain, 16, [&](size_t begin, size_t end) {
-    simd::Run<BinaryRuns>(op, static_cast<const Layout<2>*>(&l), static_cast<const float*>(a.data),
-                          static_cast<const float*>(b.data), a_off, b_off, out.data, begin, end);
+    simd::Run<Runs>(op, static_cast<const Layout<2>*>(&l), static_cast<const T*>(a.data),
+                    static_cast<const T*>(b.data), a_off, b_off, out.data, begin, end);
   });
   return info.Env().Undefined();
 }
 
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  return BinaryImpl<float, BinaryTilesF32, BinaryRunsF32>(info, "binary");
+}
+Napi::Value BinaryBf16(const Napi::CallbackInfo& info) {
+  return BinaryImpl<uint16_t, BinaryTilesBf16, BinaryRunsBf16>(info, "binaryBf16");
+}
+
 // Copies touch every byte once; only the strided gather benefits from the target ISA,
 // so this needs no per-ISA instantiation.
-void CopyRuns(const Layout<1>& l, const float* src, int64_t offset, float* out, size_t begin, size_t end) {
+template <class T>
+void CopyRuns(const Layout<1>& l, const T* src, int64_t offset, T* out, size_t begin, size_t end) {
   const int64_t base[1] = {offset};
   const int64_t s = l.stride[0][0];
   ForEachRun<1>(l, base, begin, end, [&](size_t i, size_t n, const int64_t* off) {
-    const float* p = src + off[0];
-    float* o = out + i;
+    const T* p = src + off[0];
+    T* o = out + i;
     if (s == 1) {
-      std::memcpy(o, p, n * sizeof(float));
+      std::memcpy(o, p, n * sizeof(T));
     } else if (s == 0) {
       for (size_t j = 0; j < n; j++) o[j] = *p;
     } else {
@@ -380,11 +408,44 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// copyStrided for 16-bit elements (float16 or bfloat16 bits): the same walk, moving bits.
+Napi::Value CopyStrided16(const Napi::CallbackInfo& info) {
+  Args args(info, "copyStrided16", 5);
+  Span<int32_t> shape = args.I32(0, "shape");
+  Span<uint16_t> src = args.U16(1, "src");
+  const int64_t offset = args.Size(2, "offset");
+  Span<int32_t> strides = args.I32(3, "strides");
+  Span<uint16_t> out = args.U16(4, "out");
+  const char* const stride_names[1] = {"strides"};
+  const int64_t offsets[1] = {offset};
+  const size_t lengths[1] = {src.size};
+  const char* const names[1] = {"src"};
+  Layout<1> l;
+  bool any = BuildLayout<1>(args, shape, &strides, stride_names, offsets, lengths, names, &l);
+  args.NeedLength("out", out.size, l.total, "the product of 'shape'");
+  if (!any) return info.Env().Undefined();
+  const uint16_t* s = src.data;
+  uint16_t* o = out.data;
+  if (NeedsTiles(l)) {
+    const int64_t base[1] = {offset};
+    auto copy = [&](size_t i, const int64_t* off) { o[i] = s[off[0]]; };
+    ThreadPool::Instance().For(TileTasks(l), 1 + kGrain / static_cast<size_t>(l.shape[0] * kTile), 1,
+                               [&](size_t t0, size_t t1) { ForEachTiled<1>(l, base, t0, t1, copy); });
+    return info.Env().Undefined();
+  }
+  ThreadPool::Instance().For(l.total, kGrain, 32, [&](size_t begin, size_t end) {
+    CopyRuns<uint16_t>(l, s, offset, o, begin, end);
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitBroadcast(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
+  exports.Set("binaryBf16", Napi::Function::New(env, BinaryBf16, "binaryBf16"));
+  exports.Set("copyStrided16", Napi::Function::New(env, CopyStrided16, "copyStrided16"));
 }
 
 }  // namespace ds

@@ -14,6 +14,14 @@ namespace ds {
 //   Both throw TypeError on wrong types and RangeError when the strides do not match the shape's
 //   rank, a dimension is negative, a reachable index falls outside its array, or `out` is
 //   shorter than the product of the shape.
+//   bf16 twins below take Uint16Arrays of bfloat16 bits where the float32 kernel takes
+//   Float32Arrays for tensor data, compute the same float32 values on the widened inputs and
+//   round each output once to nearest even (elem_io.h), so their results equal
+//   f32ToBf16(kernel(bf16ToF32(inputs))) bit for bit; they throw the same errors.
+// [sync] binaryBf16(op, shape, a: Uint16Array, aOffset, aStrides, b: Uint16Array, bOffset, bStrides,
+//   out: Uint16Array); out may be `a` itself when a is contiguous over `shape` (an in-place add).
+// [sync] copyStrided16(shape, src: Uint16Array, offset, strides, out: Uint16Array): copyStrided for
+//   any 16-bit elements (bfloat16 or float16 bits), moving bits unchanged.
 void InitBroadcast(Napi::Env env, Napi::Object exports);
 
 }  // namespace ds

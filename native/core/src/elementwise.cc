@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "args.h"
+#include "elem_io.h"
 #include "ops.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -22,42 +23,48 @@ bool IsHeavy(UnaryOp op) {
   return op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Tanh || op == UnaryOp::Sigmoid;
 }
 
-template <class V>
+// T = float: float32 arrays; T = uint16_t: bf16 bits, the same float32 math, one rounding.
+template <class V, class T>
 struct UnaryKernel {
-  static void Run(UnaryOp op, const float* x, float* y, size_t n) {
+  static void Run(UnaryOp op, const T* x, T* y, size_t n) {
     WithUnaryOp(op, [&](auto tag) {
       constexpr UnaryOp kOp = decltype(tag)::value;
       size_t i = 0;
-      for (; i + V::N <= n; i += V::N) ApplyUnary<kOp>(V::load(x + i)).store(y + i);
+      for (; i + V::N <= n; i += V::N) simd::Store(ApplyUnary<kOp>(simd::Load<V>(x + i)), y + i);
       // 1.0 keeps the unused lanes of log/rsqrt free of special values.
-      if (i < n) ApplyUnary<kOp>(V::loadn(x + i, n - i, 1.0f)).storen(y + i, n - i);
+      if (i < n) simd::StoreN(ApplyUnary<kOp>(simd::LoadN<V>(x + i, n - i, 1.0f)), y + i, n - i);
     });
   }
 };
 
 // out = (float)(a OP s) evaluated in double.
-inline void ScalarOpDouble(BinaryOp op, const float* a, double s, float* y, size_t n) {
+template <class T>
+void ScalarOpDouble(BinaryOp op, const T* a, double s, T* y, size_t n) {
+  using simd::Get;
+  using simd::Put;
   switch (op) {
     case BinaryOp::Add:
-      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] + s);
+      for (size_t i = 0; i < n; i++) Put(y + i, static_cast<float>(Get(a + i) + s));
       break;
     case BinaryOp::Sub:
-      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] - s);
+      for (size_t i = 0; i < n; i++) Put(y + i, static_cast<float>(Get(a + i) - s));
       break;
     case BinaryOp::Mul:
-      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] * s);
+      for (size_t i = 0; i < n; i++) Put(y + i, static_cast<float>(Get(a + i) * s));
       break;
     default:
-      for (size_t i = 0; i < n; i++) y[i] = static_cast<float>(a[i] / s);
+      for (size_t i = 0; i < n; i++) Put(y + i, static_cast<float>(Get(a + i) / s));
       break;
   }
 }
 
 inline bool IsFloat(double v) { return static_cast<double>(static_cast<float>(v)) == v; }
 
-template <class V>
+template <class V, class T>
 struct ScalarOpKernel {
-  static void Run(BinaryOp op, const float* a, double s_double, float* y, size_t n) {
+  static void Run(BinaryOp op, const T* a, double s_double, T* y, size_t n) {
+    using simd::Get;
+    using simd::Put;
     const float s = static_cast<float>(s_double);
     // A scalar that float cannot hold (0.1, 1/3) is applied in double, as the reference does:
     // rounding it first would shift every result, and break a + s where a is close to -s.
@@ -69,25 +76,25 @@ struct ScalarOpKernel {
       using Op = decltype(o);
       const V sv = V::set1(s);
       size_t i = 0;
-      for (; i + V::N <= n; i += V::N) Op::Apply(V::load(a + i), sv).store(y + i);
-      if (i < n) Op::Apply(V::loadn(a + i, n - i, 1.0f), sv).storen(y + i, n - i);
+      for (; i + V::N <= n; i += V::N) simd::Store(Op::Apply(simd::Load<V>(a + i), sv), y + i);
+      if (i < n) simd::StoreN(Op::Apply(simd::LoadN<V>(a + i, n - i, 1.0f), sv), y + i, n - i);
     });
     if (vector) return;
     if (s == 2.0f) {
       // x ** 2 is exactly x * x rounded once, whichever way it is computed.
       size_t i = 0;
       for (; i + V::N <= n; i += V::N) {
-        V x = V::load(a + i);
-        (x * x).store(y + i);
+        V x = simd::Load<V>(a + i);
+        simd::Store(x * x, y + i);
       }
-      for (; i < n; i++) y[i] = a[i] * a[i];
+      for (; i < n; i++) Put(y + i, Get(a + i) * Get(a + i));
       return;
     }
     if (s_double == 0.5) {
       // pow(x, 0.5) is sqrt(x) except pow(-inf, 0.5) = +inf and pow(-0, 0.5) = +0.
       for (size_t i = 0; i < n; i++) {
-        const double x = a[i];
-        y[i] = static_cast<float>(x == -HUGE_VAL ? HUGE_VAL : std::sqrt(x) + 0.0);
+        const double x = Get(a + i);
+        Put(y + i, static_cast<float>(x == -HUGE_VAL ? HUGE_VAL : std::sqrt(x) + 0.0));
       }
       return;
     }
@@ -98,17 +105,17 @@ struct ScalarOpKernel {
       const unsigned e = static_cast<unsigned>(mag);
       const bool invert = s_double < 0;
       for (size_t i = 0; i < n; i++) {
-        double base = a[i], r = 1.0;
+        double base = Get(a + i), r = 1.0;
         for (unsigned k = e; k != 0; k >>= 1) {
           if (k & 1) r *= base;
           base *= base;
         }
-        y[i] = static_cast<float>(invert ? 1.0 / r : r);
+        Put(y + i, static_cast<float>(invert ? 1.0 / r : r));
       }
       return;
     }
     for (size_t i = 0; i < n; i++) {
-      y[i] = static_cast<float>(std::pow(static_cast<double>(a[i]), s_double));
+      Put(y + i, static_cast<float>(std::pow(static_cast<double>(Get(a + i)), s_double)));
     }
   }
 };
@@ -143,30 +150,50 @@ struct ScaleKernel {
   }
 };
 
-Napi::Value Unary(const Napi::CallbackInfo& info) {
-  Args args(info, "unary", 3);
+template <class V>
+using UnaryF32 = UnaryKernel<V, float>;
+template <class V>
+using UnaryBf16 = UnaryKernel<V, uint16_t>;
+template <class V>
+using ScalarOpF32 = ScalarOpKernel<V, float>;
+template <class V>
+using ScalarOpBf16 = ScalarOpKernel<V, uint16_t>;
+
+template <class T, template <class> class K>
+Napi::Value UnaryImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 3);
   auto op = static_cast<UnaryOp>(args.Int(0, "op", 0, kUnaryOps - 1));
-  Span<float> a = args.F32(1, "a");
-  Span<float> out = args.F32(2, "out");
+  Span<T> a = args.Elems<T>(1, "a");
+  Span<T> out = args.Elems<T>(2, "out");
   args.NeedLength("out", out.size, a.size, "a.length");
   ThreadPool::Instance().For(a.size, IsHeavy(op) ? kGrainHeavy : kGrainCheap, kAlign, [&](size_t b, size_t e) {
-    simd::Run<UnaryKernel>(op, static_cast<const float*>(a.data + b), out.data + b, e - b);
+    simd::Run<K>(op, static_cast<const T*>(a.data + b), out.data + b, e - b);
   });
   return info.Env().Undefined();
 }
 
-Napi::Value BinaryScalar(const Napi::CallbackInfo& info) {
-  Args args(info, "binaryScalar", 4);
+template <class T, template <class> class K>
+Napi::Value BinaryScalarImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 4);
   auto op = static_cast<BinaryOp>(args.Int(0, "op", 0, kBinaryOps - 1));
-  Span<float> a = args.F32(1, "a");
+  Span<T> a = args.Elems<T>(1, "a");
   const double s = args.Number(2, "s");
-  Span<float> out = args.F32(3, "out");
+  Span<T> out = args.Elems<T>(3, "out");
   args.NeedLength("out", out.size, a.size, "a.length");
   size_t grain = op == BinaryOp::Pow ? size_t{1} << 11 : kGrainCheap;
   ThreadPool::Instance().For(a.size, grain, kAlign, [&](size_t b, size_t e) {
-    simd::Run<ScalarOpKernel>(op, static_cast<const float*>(a.data + b), s, out.data + b, e - b);
+    simd::Run<K>(op, static_cast<const T*>(a.data + b), s, out.data + b, e - b);
   });
   return info.Env().Undefined();
+}
+
+Napi::Value Unary(const Napi::CallbackInfo& info) { return UnaryImpl<float, UnaryF32>(info, "unary"); }
+Napi::Value UnaryBf16Fn(const Napi::CallbackInfo& info) { return UnaryImpl<uint16_t, UnaryBf16>(info, "unaryBf16"); }
+Napi::Value BinaryScalar(const Napi::CallbackInfo& info) {
+  return BinaryScalarImpl<float, ScalarOpF32>(info, "binaryScalar");
+}
+Napi::Value BinaryScalarBf16(const Napi::CallbackInfo& info) {
+  return BinaryScalarImpl<uint16_t, ScalarOpBf16>(info, "binaryScalarBf16");
 }
 
 Napi::Value Axpy(const Napi::CallbackInfo& info) {
@@ -197,6 +224,8 @@ void InitElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("binaryScalar", Napi::Function::New(env, BinaryScalar, "binaryScalar"));
   exports.Set("axpy", Napi::Function::New(env, Axpy, "axpy"));
   exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
+  exports.Set("unaryBf16", Napi::Function::New(env, UnaryBf16Fn, "unaryBf16"));
+  exports.Set("binaryScalarBf16", Napi::Function::New(env, BinaryScalarBf16, "binaryScalarBf16"));
 }
 
 }  // namespace ds

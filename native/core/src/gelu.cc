@@ -4,6 +4,7 @@
 #include "gelu.h"
 
 #include "args.h"
+#include "elem_io.h"
 #include "simd.h"
 #include "threadpool.h"
 
@@ -45,63 +46,90 @@ V GeluErfGrad(V x) {
   return fmadd(x, pdf, simd::normal_cdf(x));
 }
 
-template <class V>
-struct ForwardKernel {
-  static void Run(const float* x, float* y, size_t n, int approximate) {
+template <class V, class T>
+struct Forward {
+  static void Run(const T* x, T* y, size_t n, int approximate) {
     size_t i = 0;
     if (approximate == 1) {
-      for (; i + V::N <= n; i += V::N) GeluTanh(V::load(x + i)).store(y + i);
-      if (i < n) GeluTanh(V::loadn(x + i, n - i, 0.0f)).storen(y + i, n - i);
+      for (; i + V::N <= n; i += V::N) simd::Store(GeluTanh(simd::Load<V>(x + i)), y + i);
+      if (i < n) simd::StoreN(GeluTanh(simd::LoadN<V>(x + i, n - i, 0.0f)), y + i, n - i);
     } else {
-      for (; i + V::N <= n; i += V::N) GeluErf(V::load(x + i)).store(y + i);
-      if (i < n) GeluErf(V::loadn(x + i, n - i, 0.0f)).storen(y + i, n - i);
+      for (; i + V::N <= n; i += V::N) simd::Store(GeluErf(simd::Load<V>(x + i)), y + i);
+      if (i < n) simd::StoreN(GeluErf(simd::LoadN<V>(x + i, n - i, 0.0f)), y + i, n - i);
+    }
+  }
+};
+
+template <class V, class T>
+struct Backward {
+  static void Run(const T* x, const T* dy, T* dx, size_t n, int approximate) {
+    size_t i = 0;
+    if (approximate == 1) {
+      for (; i + V::N <= n; i += V::N) {
+        simd::Store(simd::Load<V>(dy + i) * GeluTanhGrad(simd::Load<V>(x + i)), dx + i);
+      }
+      if (i < n) {
+        simd::StoreN(simd::LoadN<V>(dy + i, n - i, 0.0f) * GeluTanhGrad(simd::LoadN<V>(x + i, n - i, 0.0f)), dx + i,
+                     n - i);
+      }
+    } else {
+      for (; i + V::N <= n; i += V::N) {
+        simd::Store(simd::Load<V>(dy + i) * GeluErfGrad(simd::Load<V>(x + i)), dx + i);
+      }
+      if (i < n) {
+        simd::StoreN(simd::LoadN<V>(dy + i, n - i, 0.0f) * GeluErfGrad(simd::LoadN<V>(x + i, n - i, 0.0f)), dx + i,
+                     n - i);
+      }
     }
   }
 };
 
 template <class V>
-struct BackwardKernel {
-  static void Run(const float* x, const float* dy, float* dx, size_t n, int approximate) {
-    size_t i = 0;
-    if (approximate == 1) {
-      for (; i + V::N <= n; i += V::N) (V::load(dy + i) * GeluTanhGrad(V::load(x + i))).store(dx + i);
-      if (i < n) {
-        (V::loadn(dy + i, n - i, 0.0f) * GeluTanhGrad(V::loadn(x + i, n - i, 0.0f))).storen(dx + i, n - i);
-      }
-    } else {
-      for (; i + V::N <= n; i += V::N) (V::load(dy + i) * GeluErfGrad(V::load(x + i))).store(dx + i);
-      if (i < n) {
-        (V::loadn(dy + i, n - i, 0.0f) * GeluErfGrad(V::loadn(x + i, n - i, 0.0f))).storen(dx + i, n - i);
-      }
-    }
-  }
-};
+using ForwardF32 = Forward<V, float>;
+template <class V>
+using ForwardBf16 = Forward<V, uint16_t>;
+template <class V>
+using BackwardF32 = Backward<V, float>;
+template <class V>
+using BackwardBf16 = Backward<V, uint16_t>;
 
-Napi::Value Gelu(const Napi::CallbackInfo& info) {
-  Args args(info, "gelu", 3);
-  Span<float> x = args.F32(0, "x");
-  Span<float> out = args.F32(1, "out");
+// T = float: float32 arrays; T = uint16_t: bf16 bits with the same float32 math inside.
+template <class T, template <class> class K>
+Napi::Value GeluImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 3);
+  Span<T> x = args.Elems<T>(0, "x");
+  Span<T> out = args.Elems<T>(1, "out");
   const int approximate = static_cast<int>(args.Int(2, "approximate", 0, 1));
   args.NeedLength("out", out.size, x.size, "x.length");
   ThreadPool::Instance().For(x.size, kGrain, 16, [&](size_t b, size_t e) {
-    simd::Run<ForwardKernel>(static_cast<const float*>(x.data + b), out.data + b, e - b, approximate);
+    simd::Run<K>(static_cast<const T*>(x.data + b), out.data + b, e - b, approximate);
   });
   return info.Env().Undefined();
 }
 
-Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  Args args(info, "geluBackward", 4);
-  Span<float> x = args.F32(0, "x");
-  Span<float> dy = args.F32(1, "dy");
-  Span<float> dx = args.F32(2, "dx");
+template <class T, template <class> class K>
+Napi::Value GeluBackwardImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 4);
+  Span<T> x = args.Elems<T>(0, "x");
+  Span<T> dy = args.Elems<T>(1, "dy");
+  Span<T> dx = args.Elems<T>(2, "dx");
   const int approximate = static_cast<int>(args.Int(3, "approximate", 0, 1));
   args.NeedLength("dy", dy.size, x.size, "x.length");
   args.NeedLength("dx", dx.size, x.size, "x.length");
   ThreadPool::Instance().For(x.size, kGrain, 16, [&](size_t b, size_t e) {
-    simd::Run<BackwardKernel>(static_cast<const float*>(x.data + b), static_cast<const float*>(dy.data + b),
-                              dx.data + b, e - b, approximate);
+    simd::Run<K>(static_cast<const T*>(x.data + b), static_cast<const T*>(dy.data + b), dx.data + b, e - b,
+                 approximate);
   });
   return info.Env().Undefined();
+}
+
+Napi::Value Gelu(const Napi::CallbackInfo& info) { return GeluImpl<float, ForwardF32>(info, "gelu"); }
+Napi::Value GeluBf16(const Napi::CallbackInfo& info) { return GeluImpl<uint16_t, ForwardBf16>(info, "geluBf16"); }
+Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
+  return GeluBackwardImpl<float, BackwardF32>(info, "geluBackward");
+}
+Napi::Value GeluBackwardBf16(const Napi::CallbackInfo& info) {
+  return GeluBackwardImpl<uint16_t, BackwardBf16>(info, "geluBackwardBf16");
 }
 
 }  // namespace
@@ -109,6 +137,8 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
 void InitGelu(Napi::Env env, Napi::Object exports) {
   exports.Set("gelu", Napi::Function::New(env, Gelu, "gelu"));
   exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
+  exports.Set("geluBf16", Napi::Function::New(env, GeluBf16, "geluBf16"));
+  exports.Set("geluBackwardBf16", Napi::Function::New(env, GeluBackwardBf16, "geluBackwardBf16"));
 }
 
 }  // namespace ds

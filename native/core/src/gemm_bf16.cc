@@ -19,9 +19,11 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "args.h"
+#include "elem_io.h"
 #include "cpu.h"
 #include "simd.h"
 #include "threadpool.h"
@@ -151,7 +153,10 @@ DS_BF16 void PackPanel(const KOperand& x, int64_t idx0, int64_t count, int64_t p
 }
 
 // C[0:mr, 0:nr] = alpha * (A panel . B panel) + beta * C, beta 0 overwriting (NaN in C ignored).
-DS_BF16 void MicroTile(int64_t pairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int mr, int nr,
+// A bf16 C (TC = uint16_t) is only ever written whole, in one K block with beta 0: each float32
+// result is rounded once as it is stored.
+template <class TC>
+DS_BF16 void MicroTile(int64_t pairs, const uint32_t* a, const uint32_t* b, TC* c, int64_t ldc, int mr, int nr,
                        float alpha, float beta) {
   __m512 acc[kMR][2];
 #pragma GCC unroll 12
@@ -174,12 +179,15 @@ DS_BF16 void MicroTile(int64_t pairs, const uint32_t* a, const uint32_t* b, floa
 #pragma GCC unroll 12
   for (int r = 0; r < kMR; r++) {
     if (r >= mr) break;
-    float* cr = c + r * ldc;
+    TC* cr = c + r * ldc;
     for (int h = 0; h < 2; h++) {
       const __mmask16 m = h ? m1 : m0;
       if (!m) continue;
       __m512 v = _mm512_mul_ps(va, acc[r][h]);
-      if (beta == 1.0f) {
+      if constexpr (std::is_same_v<TC, uint16_t>) {
+        _mm256_mask_storeu_epi16(cr + 16 * h, m, simd::RoundBf16x16(v));
+        continue;
+      } else if (beta == 1.0f) {
         v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, cr + 16 * h));
       } else if (beta != 0.0f) {
         v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, cr + 16 * h), v);
@@ -189,24 +197,31 @@ DS_BF16 void MicroTile(int64_t pairs, const uint32_t* a, const uint32_t* b, floa
   }
 }
 
+template <class TC>
 struct Gemm {
   KOperand a, b;  // a: rows of op(A) along K; b: columns of op(B) along K
   int64_t m, n, k;
   float alpha, beta;
-  float* c;
+  TC* c;
   int64_t ldc;
 };
 
+// Depth per K block for a depth of k (blocks are even, and as equal as kKC allows).
+int64_t KcStep(int64_t k) {
+  const int64_t k_blocks = (k + kKC - 1) / kKC;
+  return ((k + k_blocks - 1) / k_blocks + 1) & ~int64_t{1};
+}
+
 // One product. `threads` false keeps it on the calling thread (the batch is split instead).
-void RunBf16(const Gemm& g, bool threads) {
+template <class TC>
+void RunBf16(const Gemm<TC>& g, bool threads) {
   thread_local Scratch b_scratch;
   ThreadPool& pool = ThreadPool::Instance();
   const int64_t m_blocks = (g.m + kMC - 1) / kMC;
   // Equal blocks: 3072 columns are two of 1536, not 2048 + 1024.
   const int64_t n_blocks = (g.n + kNC - 1) / kNC;
   const int64_t nc_step = ((g.n + n_blocks - 1) / n_blocks + kNR - 1) / kNR * kNR;
-  const int64_t k_blocks = (g.k + kKC - 1) / kKC;
-  const int64_t kc_step = ((g.k + k_blocks - 1) / k_blocks + 1) & ~int64_t{1};
+  const int64_t kc_step = KcStep(g.k);
   for (int64_t jc = 0; jc < g.n; jc += nc_step) {
     const int64_t nc = std::min(nc_step, g.n - jc);
     const int64_t panels = (nc + kNR - 1) / kNR;
@@ -306,8 +321,29 @@ std::vector<float> Widen(const uint16_t* x, size_t n) {
 
 bool UseBf16Kernel() { return CurrentSimd() == SimdLevel::Avx512 && HasAvx512Bf16(); }
 
-Napi::Value Sbgemm(const Napi::CallbackInfo& info) {
-  Args args(info, "sbgemm", 17);
+// out rows [0, m) of n float32 values (row stride n) rounded into c (row stride ldc).
+template <class V>
+struct RoundRowsKernel {
+  static void Run(const float* src, int64_t m, int64_t n, uint16_t* c, int64_t ldc) {
+    for (int64_t r = 0; r < m; r++) {
+      const float* s = src + r * n;
+      uint16_t* d = c + r * ldc;
+      size_t j = 0;
+      const size_t len = static_cast<size_t>(n);
+      for (; j + V::N <= len; j += V::N) simd::Store(V::load(s + j), d + j);
+      if (j < len) simd::StoreN(V::loadn(s + j, len - j, 0.0f), d + j, len - j);
+    }
+  }
+};
+
+// TC = float: sbgemm (with beta). TC = uint16_t: sbgemmToBf16, the same product with beta 0
+// rounded to bf16: written straight from the registers when K fits one block, else summed
+// into a float32 buffer first (the sums must stay float32 between K blocks) and rounded after.
+template <class TC>
+Napi::Value SbgemmImpl(const Napi::CallbackInfo& info, const char* fn) {
+  constexpr bool kOut16 = std::is_same_v<TC, uint16_t>;
+  const size_t at_c = kOut16 ? 12 : 13;  // sbgemmToBf16 has no beta
+  Args args(info, fn, at_c + 4);
   const bool trans_a = args.Bool(0, "transA");
   const bool trans_b = args.Bool(1, "transB");
   const int64_t m = args.Int(2, "m", 0, INT_MAX);
@@ -320,11 +356,11 @@ Napi::Value Sbgemm(const Napi::CallbackInfo& info) {
   Span<uint16_t> b = args.U16(9, "b");
   const int64_t ldb = args.Int(10, "ldb", 0, INT_MAX);
   const int64_t stride_b = args.Size(11, "strideB");
-  const float beta = static_cast<float>(args.Number(12, "beta"));
-  Span<float> c = args.F32(13, "c");
-  const int64_t ldc = args.Int(14, "ldc", 0, INT_MAX);
-  const int64_t stride_c = args.Size(15, "strideC");
-  const int64_t batch = args.Size(16, "batch");
+  const float beta = kOut16 ? 0.0f : static_cast<float>(args.Number(12, "beta"));
+  Span<TC> c = args.Elems<TC>(at_c, "c");
+  const int64_t ldc = args.Int(at_c + 1, "ldc", 0, INT_MAX);
+  const int64_t stride_c = args.Size(at_c + 2, "strideC");
+  const int64_t batch = args.Size(at_c + 3, "batch");
 
   const size_t span_a =
       CheckOperand(args, {"a", "lda", "strideA", a.size, trans_a ? k : m, trans_a ? m : k, lda, stride_a}, batch);
@@ -339,22 +375,39 @@ Napi::Value Sbgemm(const Napi::CallbackInfo& info) {
     wide_a = Widen(a.data, span_a);
     wide_b = Widen(b.data, span_b);
   }
-  auto one = [&](int64_t i, bool threads) {
-    float* ci = c.data + i * stride_c;
-    if (k == 0) {
-      for (int64_t r = 0; r < m; r++) {
-        float* row = ci + r * ldc;
-        for (int64_t j = 0; j < n; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
-      }
-    } else if (bf16) {
-      const Gemm g{{a.data + i * stride_a, lda, !trans_a}, {b.data + i * stride_b, ldb, trans_b}, m, n, k, alpha, beta,
-                   ci, ldc};
+  // C_i (float32, row stride ld) = alpha op(A_i) op(B_i) + beta_i C_i.
+  auto product = [&](int64_t i, bool threads, float* ci, int64_t ld, float beta_i) {
+    if (bf16) {
+      const Gemm<float> g{{a.data + i * stride_a, lda, !trans_a}, {b.data + i * stride_b, ldb, trans_b}, m, n, k, alpha,
+                          beta_i, ci, ld};
       RunBf16(g, threads);
     } else {
       cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, wide_a.data() + i * stride_a,
-                  static_cast<int>(lda), wide_b.data() + i * stride_b, static_cast<int>(ldb), beta, ci,
-                  static_cast<int>(ldc));
+                  static_cast<int>(lda), wide_b.data() + i * stride_b, static_cast<int>(ldb), beta_i, ci,
+                  static_cast<int>(ld));
+    }
+  };
+  auto one = [&](int64_t i, bool threads) {
+    TC* ci = c.data + i * stride_c;
+    if (k == 0) {
+      for (int64_t r = 0; r < m; r++) {
+        TC* row = ci + r * ldc;
+        for (int64_t j = 0; j < n; j++) row[j] = beta == 0.0f ? TC{0} : static_cast<TC>(beta * row[j]);
+      }
+    } else if constexpr (kOut16) {
+      if (bf16 && k <= kKC) {
+        const Gemm<uint16_t> g{{a.data + i * stride_a, lda, !trans_a}, {b.data + i * stride_b, ldb, trans_b}, m, n, k,
+                               alpha, 0.0f, ci, ldc};
+        RunBf16(g, threads);
+      } else {
+        thread_local std::vector<float> sums;
+        sums.resize(static_cast<size_t>(m * n));
+        product(i, threads, sums.data(), n, 0.0f);
+        simd::Run<RoundRowsKernel>(static_cast<const float*>(sums.data()), m, n, ci, ldc);
+      }
+    } else {
+      product(i, threads, ci, ldc, beta);
     }
   };
 
@@ -374,6 +427,9 @@ Napi::Value Sbgemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Sbgemm(const Napi::CallbackInfo& info) { return SbgemmImpl<float>(info, "sbgemm"); }
+Napi::Value SbgemmToBf16(const Napi::CallbackInfo& info) { return SbgemmImpl<uint16_t>(info, "sbgemmToBf16"); }
+
 Napi::Value SbgemmPath(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), UseBf16Kernel() ? "avx512_bf16" : "sgemm");
 }
@@ -382,6 +438,7 @@ Napi::Value SbgemmPath(const Napi::CallbackInfo& info) {
 
 void InitGemmBf16(Napi::Env env, Napi::Object exports) {
   exports.Set("sbgemm", Napi::Function::New(env, Sbgemm, "sbgemm"));
+  exports.Set("sbgemmToBf16", Napi::Function::New(env, SbgemmToBf16, "sbgemmToBf16"));
   exports.Set("_sbgemmPath", Napi::Function::New(env, SbgemmPath, "_sbgemmPath"));
 }
 

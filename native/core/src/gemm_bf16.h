@@ -15,6 +15,11 @@ namespace ds {
 //   MXCSR); otherwise A and B are widened to float32 and multiplied by cblas_sgemm.
 //   Throws TypeError on wrong argument types; RangeError when a leading dimension is smaller
 //   than its row length or any matrix of any batch would reach past the end of its array.
+// [sync] sbgemmToBf16(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, c: Uint16Array,
+//               ldc, strideC, batch): sbgemm with beta 0 (no beta argument) whose float32 results are
+//   rounded to bf16 once: from the registers when K fits one block (1536), else after summing
+//   the blocks in a float32 buffer. Equals f32ToBf16 of sbgemm's C bit for bit; elements of c
+//   outside the m x n matrices are not touched. Throws as sbgemm does.
 // [sync] _sbgemmPath(): "avx512_bf16" or "sgemm", the path sbgemm takes at the current SIMD level.
 void InitGemmBf16(Napi::Env env, Napi::Object exports);
 

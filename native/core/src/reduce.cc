@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "args.h"
+#include "elem_io.h"
 #include "simd.h"
 #include "threadpool.h"
 
@@ -16,17 +17,18 @@ namespace {
 constexpr size_t kColBlock = 2048;
 constexpr size_t kSumBlock = size_t{1} << 16;
 
-template <class V>
+// x is float32 or bf16 bits (T = uint16_t); results are float32 either way.
+template <class V, class T>
 struct ReduceKernel {
   // Reduces tasks [t0, t1) where task t = (o, column block cb) = (t / blocks, t % blocks).
-  static void Run(int mode, const float* x, size_t dim, size_t inner, float* out, int32_t* indices, size_t t0,
+  static void Run(int mode, const T* x, size_t dim, size_t inner, float* out, int32_t* indices, size_t t0,
                   size_t t1) {
     const size_t blocks = (inner + kColBlock - 1) / kColBlock;
     for (size_t t = t0; t < t1; t++) {
       const size_t o = t / blocks;
       const size_t j0 = (t % blocks) * kColBlock;
       const size_t cols = inner - j0 < kColBlock ? inner - j0 : kColBlock;
-      const float* base = x + o * dim * inner + j0;
+      const T* base = x + o * dim * inner + j0;
       float* dst = out + o * inner + j0;
       int32_t* idx = indices ? indices + o * inner + j0 : nullptr;
       if (inner == 1) {
@@ -40,12 +42,12 @@ struct ReduceKernel {
   }
 
   // Contiguous row: vector accumulation.
-  static void Row(int mode, const float* x, size_t dim, float* dst, int32_t* idx) {
+  static void Row(int mode, const T* x, size_t dim, float* dst, int32_t* idx) {
     if (mode != 2) {
       simd::DAcc<V> acc;
       size_t i = 0;
-      for (; i + V::N <= dim; i += V::N) acc.add(V::load(x + i));
-      if (i < dim) acc.add(V::loadn(x + i, dim - i, 0.0f));
+      for (; i + V::N <= dim; i += V::N) acc.add(simd::Load<V>(x + i));
+      if (i < dim) acc.add(simd::LoadN<V>(x + i, dim - i, 0.0f));
       double s = acc.total();
       *dst = static_cast<float>(mode == 1 ? s / static_cast<double>(dim) : s);
       return;
@@ -61,12 +63,12 @@ struct ReduceKernel {
     auto nan = simd::isnan(V::set1(0.0f));
     size_t i = 0;
     for (; i + V::N <= dim; i += V::N) {
-      V v = V::load(x + i);
+      V v = simd::Load<V>(x + i);
       nan = simd::mor(nan, simd::isnan(v));
       m = max(m, v);
     }
     if (i < dim) {
-      V v = V::loadn(x + i, dim - i, ninf);
+      V v = simd::LoadN<V>(x + i, dim - i, ninf);
       nan = simd::mor(nan, simd::isnan(v));
       m = max(m, v);
     }
@@ -74,7 +76,7 @@ struct ReduceKernel {
     const float best = has_nan ? std::numeric_limits<float>::quiet_NaN() : simd::hmax(m);
     size_t at = 0;
     for (size_t j = 0; j < dim; j++) {
-      if (has_nan ? std::isnan(x[j]) : x[j] == best) {
+      if (has_nan ? std::isnan(simd::Get(x + j)) : simd::Get(x + j) == best) {
         at = j;
         break;
       }
@@ -83,19 +85,19 @@ struct ReduceKernel {
     if (idx) *idx = static_cast<int32_t>(at);
   }
 
-  static void ColumnsSum(int mode, const float* x, size_t dim, size_t inner, size_t cols, float* dst) {
+  static void ColumnsSum(int mode, const T* x, size_t dim, size_t inner, size_t cols, float* dst) {
     alignas(64) double acc[kColBlock];
     for (size_t j = 0; j < cols; j++) acc[j] = 0.0;
     for (size_t d = 0; d < dim; d++) {
-      const float* row = x + d * inner;
-      for (size_t j = 0; j < cols; j++) acc[j] += row[j];
+      const T* row = x + d * inner;
+      for (size_t j = 0; j < cols; j++) acc[j] += simd::Get(row + j);
     }
     for (size_t j = 0; j < cols; j++) {
       dst[j] = static_cast<float>(mode == 1 ? acc[j] / static_cast<double>(dim) : acc[j]);
     }
   }
 
-  static void ColumnsMax(const float* x, size_t dim, size_t inner, size_t cols, float* dst, int32_t* idx) {
+  static void ColumnsMax(const T* x, size_t dim, size_t inner, size_t cols, float* dst, int32_t* idx) {
     if (dim == 0) {
       for (size_t j = 0; j < cols; j++) {
         dst[j] = std::numeric_limits<float>::quiet_NaN();
@@ -105,14 +107,14 @@ struct ReduceKernel {
     }
     alignas(64) int32_t arg[kColBlock];
     for (size_t j = 0; j < cols; j++) {
-      dst[j] = x[j];
+      dst[j] = simd::Get(x + j);
       arg[j] = 0;
     }
     for (size_t d = 1; d < dim; d++) {
-      const float* row = x + d * inner;
+      const T* row = x + d * inner;
       const int32_t di = static_cast<int32_t>(d);
       for (size_t j = 0; j < cols; j++) {
-        const float v = row[j], b = dst[j];
+        const float v = simd::Get(row + j), b = dst[j];
         // Strictly greater keeps the first maximum; a NaN replaces anything but a NaN.
         const bool take = v > b || (v != v && b == b);
         dst[j] = take ? v : b;
@@ -124,6 +126,11 @@ struct ReduceKernel {
     }
   }
 };
+
+template <class V>
+using ReduceF32 = ReduceKernel<V, float>;
+template <class V>
+using ReduceBf16 = ReduceKernel<V, uint16_t>;
 
 template <class V>
 struct SumBlocksKernel {
@@ -161,10 +168,11 @@ struct SumBlocksKernel {
   }
 };
 
-Napi::Value Reduce(const Napi::CallbackInfo& info) {
-  Args args(info, "reduce", 7);
+template <class T, template <class> class K>
+Napi::Value ReduceImpl(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, 7);
   const int mode = static_cast<int>(args.Int(0, "mode", 0, 2));
-  Span<float> x = args.F32(1, "x");
+  Span<T> x = args.Elems<T>(1, "x");
   const int64_t outer = args.Size(2, "outer");
   const int64_t dim = args.Int(3, "dim", 0, INT32_MAX);
   const int64_t inner = args.Size(4, "inner");
@@ -182,11 +190,14 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   const size_t grain = 1 + (size_t{1} << 15) / (work_per_task + 1);
   int32_t* idx = mode == 2 ? indices.data : nullptr;
   ThreadPool::Instance().For(tasks, grain, 1, [&](size_t t0, size_t t1) {
-    simd::Run<ReduceKernel>(mode, static_cast<const float*>(x.data), static_cast<size_t>(dim),
+    simd::Run<K>(mode, static_cast<const T*>(x.data), static_cast<size_t>(dim),
                             static_cast<size_t>(inner), out.data, idx, t0, t1);
   });
   return info.Env().Undefined();
 }
+
+Napi::Value Reduce(const Napi::CallbackInfo& info) { return ReduceImpl<float, ReduceF32>(info, "reduce"); }
+Napi::Value ReduceBf16Fn(const Napi::CallbackInfo& info) { return ReduceImpl<uint16_t, ReduceBf16>(info, "reduceBf16"); }
 
 Napi::Value SumAll(const Napi::CallbackInfo& info) {
   Args args(info, "sumAll", 2);
@@ -206,6 +217,7 @@ Napi::Value SumAll(const Napi::CallbackInfo& info) {
 
 void InitReduce(Napi::Env env, Napi::Object exports) {
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  exports.Set("reduceBf16", Napi::Function::New(env, ReduceBf16Fn, "reduceBf16"));
   exports.Set("sumAll", Napi::Function::New(env, SumAll, "sumAll"));
 }
 

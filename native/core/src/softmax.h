@@ -13,6 +13,18 @@ namespace ds {
 // [sync] causalSoftmax(x, out, batch, t, scale): x [batch, t, t]; out[b,i,j] = softmax over
 //   j <= i of scale * x[b,i,j], exactly 0 for j > i.
 //   All take Float32Arrays and throw TypeError on wrong types, RangeError on short arrays.
+//   bf16 twins below take Uint16Arrays of bfloat16 bits where the float32 kernel takes
+//   Float32Arrays for tensor data, compute the same float32 values on the widened inputs and
+//   round each output once to nearest even (elem_io.h), so their results equal
+//   f32ToBf16(kernel(bf16ToF32(inputs))) bit for bit; they throw the same errors.
+// [sync] softmaxBf16(x, out, rows, cols), logSoftmaxBf16(x, out, rows, cols),
+//   causalSoftmaxBf16(x, out, batch, t, scale): Uint16Arrays.
+// [sync] softmaxBackwardBf16(x, dy, dx, rows, cols), logSoftmaxBackwardBf16(x, dy, dx, rows, cols):
+//   take the forward's INPUT x and recompute its float32 output per row (bit for bit what the
+//   forward computed before rounding), then run the float32 backward on it.
+// [sync] causalSoftmaxBackwardBf16(x, dy, dx, batch, t, scale): dx = scale * softmaxBackward(p, dy)
+//   with p = causalSoftmax(x, scale) recomputed in float32 and the product by scale taken like
+//   scale() does (in double when scale is not a float).
 void InitSoftmax(Napi::Env env, Napi::Object exports);
 
 }  // namespace ds

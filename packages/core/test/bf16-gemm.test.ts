@@ -297,7 +297,7 @@ for (const mode of KERNEL_MODES) {
     });
 
     it('runs sbgemm on the bf16 storage itself and rounds the product to bf16', () => {
-      const sb = vi.spyOn(kernels(), 'sbgemm');
+      const sb = vi.spyOn(kernels(), 'sbgemmToBf16');
       const sg = vi.spyOn(kernels(), 'sgemm');
       const a = ints([5, 7], 1);
       const w = ints([9, 7], 2); // used as w^T: a transposed view, no copy
@@ -324,7 +324,7 @@ for (const mode of KERNEL_MODES) {
     });
 
     it('batches with broadcasting, vectors and a layout the GEMM cannot take', () => {
-      const sb = vi.spyOn(kernels(), 'sbgemm');
+      const sb = vi.spyOn(kernels(), 'sbgemmToBf16');
       const a = ints([2, 1, 4, 6], 3);
       const b = ints([3, 6, 5], 4);
       const out = F.matmul(a, b);
@@ -365,11 +365,14 @@ for (const mode of KERNEL_MODES) {
       const wt = ints([4, 5], 13, true); // consumed transposed, like a tied LM head
       const bias = ints([4], 14, true);
       const sb = vi.spyOn(kernels(), 'sbgemm');
+      const sbr = vi.spyOn(kernels(), 'sbgemmToBf16');
       const sg = vi.spyOn(kernels(), 'sgemm');
       const h = F.matmul(a, b);
       const y = F.addmm(bias, h.reshape(6, 5), wt.transpose(0, 1));
       y.sum().backward();
-      expect(sb).toHaveBeenCalledTimes(2 + 4); // two forwards, two grads each
+      // only addmm's forward accumulates onto its bias in float32; every other product rounds inside the GEMM
+      expect(sb).toHaveBeenCalledTimes(1);
+      expect(sbr).toHaveBeenCalledTimes(1 + 4); // matmul's forward, and two gradients for each of the two products
       expect(sg).toHaveBeenCalledTimes(6 * sgemmPerSbgemm);
 
       const [fa, fb, fw, fbias] = [a, b, wt, bias].map((t) => widened(t).requiresGrad_(true));

@@ -25,7 +25,7 @@ export function loadNativeKernels(): Kernels | null {
   try {
     const require = createRequire(import.meta.url);
     addon = require('@ds/core-native') as NativeAddon;
-    loaded = bind(addon);
+    loaded = checkComplete(bind(addon));
   } catch (err) {
     loadError = err instanceof Error ? err.message : String(err);
     loaded = null;
@@ -44,6 +44,17 @@ export function nativeAddon(): NativeAddon | null {
   return addon;
 }
 
+/** A binary built from older sources lacks kernels this version calls: refuse it whole. */
+function checkComplete(k: Kernels): Kernels {
+  const missing = Object.entries(k).filter(([, v]) => typeof v !== 'function' && typeof v !== 'string').map(([name]) => name);
+  if (missing.length > 0) {
+    throw new Error(
+      `@ds/core-native is older than @ds/core: it has no ${missing.join(', ')}; rebuild it with \`pnpm --filter @ds/core-native build\``,
+    );
+  }
+  return k;
+}
+
 // NOTE: the addon's functions are used as they are, not wrapped: a wrapper would add a JS frame
 // (and, with rest parameters, an allocation) to every kernel call. The C++ side checks
 // argument counts and types and throws TypeError / RangeError naming the argument.
@@ -56,6 +67,7 @@ function bind(a: NativeAddon): Kernels {
     simd: a.simd,
     sgemm: a.sgemm,
     sbgemm: a.sbgemm,
+    sbgemmToBf16: a.sbgemmToBf16,
     binary: a.binary,
     unary: a.unary,
     binaryScalar: a.binaryScalar,
@@ -83,5 +95,24 @@ function bind(a: NativeAddon): Kernels {
     f16ToF32: a.f16ToF32,
     f32ToBf16: a.f32ToBf16,
     bf16ToF32: a.bf16ToF32,
+    copyStrided16: a.copyStrided16,
+    binaryBf16: a.binaryBf16,
+    unaryBf16: a.unaryBf16,
+    binaryScalarBf16: a.binaryScalarBf16,
+    reduceBf16: a.reduceBf16,
+    softmaxBf16: a.softmaxBf16,
+    softmaxBackwardBf16: a.softmaxBackwardBf16,
+    logSoftmaxBf16: a.logSoftmaxBf16,
+    logSoftmaxBackwardBf16: a.logSoftmaxBackwardBf16,
+    causalSoftmaxBf16: a.causalSoftmaxBf16,
+    causalSoftmaxBackwardBf16: a.causalSoftmaxBackwardBf16,
+    layerNormBf16: a.layerNormBf16,
+    layerNormBackwardBf16: a.layerNormBackwardBf16,
+    geluBf16: a.geluBf16,
+    geluBackwardBf16: a.geluBackwardBf16,
+    crossEntropyBf16: a.crossEntropyBf16,
+    crossEntropyBackwardBf16: a.crossEntropyBackwardBf16,
+    embeddingBf16: a.embeddingBf16,
+    embeddingBackwardBf16: a.embeddingBackwardBf16,
   };
 }

@@ -1,6 +1,7 @@
 // Plain TypeScript kernels: the specification of every native kernel and the fallback
 // where the addon is not built (or DS_NATIVE=0). Clarity over speed, but no needless work.
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../half.js';
+import { bf16Twins, type Float32Kernels } from './bf16-twins.js';
 import { BinaryOp, UnaryOp, type Kernels } from './types.js';
 
 /** bf16 bit patterns as float32 values (bf16 is the top half of a float32). */
@@ -134,7 +135,7 @@ function walkStrided(shape: Int32Array, offset: number, strides: Int32Array, fn:
   }
 }
 
-export const referenceKernels: Kernels = {
+const float32Kernels: Float32Kernels = {
   name: 'reference',
   setNumThreads() {},
   getNumThreads: () => 1,
@@ -483,3 +484,5 @@ export const referenceKernels: Kernels = {
     for (let i = 0; i < src.length; i++) dst[i] = bf16BitsToF32(src[i]!);
   },
 };
+
+export const referenceKernels: Kernels = { ...float32Kernels, ...bf16Twins(float32Kernels) };

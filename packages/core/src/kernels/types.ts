@@ -82,6 +82,19 @@ export interface Kernels {
   ): void;
 
   /**
+   * sbgemm with beta = 0 whose result is rounded to bfloat16 (c holds bf16 bits): the float32
+   * sums sbgemm would store, each rounded once. Elements of c outside the m x n matrices are
+   * not touched.
+   */
+  sbgemmToBf16(
+    transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
+    a: Uint16Array, lda: number, strideA: number,
+    b: Uint16Array, ldb: number, strideB: number,
+    c: Uint16Array, ldc: number, strideC: number,
+    batch: number,
+  ): void;
+
+  /**
    * out[i] = op(a[ia], b[ib]) over an N-d index space of shape `shape` where
    * ia = aOffset + sum(idx[d] * aStrides[d]) (strides 0 broadcast), likewise ib; out is
    * contiguous with the same shape. Pow is a ** b, Max/Min elementwise.
@@ -181,4 +194,62 @@ export interface Kernels {
   f16ToF32(src: Uint16Array, dst: Float32Array): void;
   f32ToBf16(src: Float32Array, dst: Uint16Array): void;
   bf16ToF32(src: Uint16Array, dst: Float32Array): void;
+
+  // ---------------------------------------------------------------- bfloat16 twins
+  // Each reads and writes bfloat16 bit patterns (Uint16Array) and computes exactly what the
+  // float32 kernel of the same name computes on the widened inputs (widening is exact), then
+  // rounds each output element once to nearest even (NaN quieted, as f32ToBf16). So
+  // `xxxBf16(bits...)` equals f32ToBf16(xxx(bf16ToF32(bits)...)) bit for bit on the same kernel
+  // set, without the float32 copies. Statistics, mean/rstd and dweight/dbias stay float32.
+
+  /** copyStrided for 16-bit storage (bfloat16 or float16 bits): a strided gather that moves bits. */
+  copyStrided16(shape: Int32Array, src: Uint16Array, offset: number, strides: Int32Array, out: Uint16Array): void;
+  /** binary on bf16 operands into bf16 out (out may be `a` itself when a is contiguous over `shape`). */
+  binaryBf16(op: BinaryOp, shape: Int32Array, a: Uint16Array, aOffset: number, aStrides: Int32Array,
+    b: Uint16Array, bOffset: number, bStrides: Int32Array, out: Uint16Array): void;
+  unaryBf16(op: UnaryOp, a: Uint16Array, out: Uint16Array): void;
+  binaryScalarBf16(op: BinaryOp, a: Uint16Array, s: number, out: Uint16Array): void;
+  /** reduce with bf16 input; out (and indices) as the float32 kernel, unrounded. */
+  reduceBf16(mode: 0 | 1 | 2, x: Uint16Array, outer: number, dim: number, inner: number, out: Float32Array,
+    indices: Int32Array | null): void;
+
+  softmaxBf16(x: Uint16Array, out: Uint16Array, rows: number, cols: number): void;
+  /**
+   * Softmax backward from the forward's INPUT x: y = softmax(x) is recomputed in float32 (the
+   * values softmax would have produced before rounding), then dx = y * (dy - sum(dy * y)).
+   */
+  softmaxBackwardBf16(x: Uint16Array, dy: Uint16Array, dx: Uint16Array, rows: number, cols: number): void;
+  logSoftmaxBf16(x: Uint16Array, out: Uint16Array, rows: number, cols: number): void;
+  /** logSoftmax backward from the forward's input x (y recomputed in float32). */
+  logSoftmaxBackwardBf16(x: Uint16Array, dy: Uint16Array, dx: Uint16Array, rows: number, cols: number): void;
+  causalSoftmaxBf16(x: Uint16Array, out: Uint16Array, batch: number, t: number, scale: number): void;
+  /**
+   * Gradient of the raw scores x of causalSoftmax: with p = causalSoftmax(x, scale) recomputed
+   * in float32, dx = scale * softmaxBackward(p, dy), the product by scale applied like `scale`.
+   */
+  causalSoftmaxBackwardBf16(x: Uint16Array, dy: Uint16Array, dx: Uint16Array, batch: number, t: number,
+    scale: number): void;
+
+  layerNormBf16(x: Uint16Array, weight: Uint16Array | null, bias: Uint16Array | null, out: Uint16Array,
+    mean: Float32Array, rstd: Float32Array, rows: number, cols: number, eps: number): void;
+  /** dx (bf16, overwritten); dweight/dbias are float32 and accumulate (+=) as in layerNormBackward. */
+  layerNormBackwardBf16(dy: Uint16Array, x: Uint16Array, weight: Uint16Array | null, mean: Float32Array,
+    rstd: Float32Array, dx: Uint16Array, dweight: Float32Array | null, dbias: Float32Array | null,
+    rows: number, cols: number): void;
+
+  geluBf16(x: Uint16Array, out: Uint16Array, approximate: 0 | 1): void;
+  geluBackwardBf16(x: Uint16Array, dy: Uint16Array, dx: Uint16Array, approximate: 0 | 1): void;
+
+  crossEntropyBf16(logits: Uint16Array, targets: Int32Array, rows: number, cols: number, ignoreIndex: number,
+    count: Int32Array): number;
+  crossEntropyBackwardBf16(logits: Uint16Array, targets: Int32Array, rows: number, cols: number,
+    ignoreIndex: number, scale: number, dlogits: Uint16Array): void;
+
+  /** embedding of bf16 rows (a widen-and-round of each bit pattern: a copy that quiets signalling NaNs). */
+  embeddingBf16(weight: Uint16Array, ids: Int32Array, dim: number, out: Uint16Array): void;
+  /**
+   * dweight = the float32 embeddingBackward of dy into a zeroed float32 dweight, rounded:
+   * OVERWRITES all of dweight (rows no id refers to become +0).
+   */
+  embeddingBackwardBf16(dy: Uint16Array, ids: Int32Array, dim: number, dweight: Uint16Array): void;
 }

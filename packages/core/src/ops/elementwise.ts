@@ -5,8 +5,8 @@ import { BinaryOp, UnaryOp, kernels } from '../kernels/index.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './reduce.js';
-import { f32, wrap, describe, type TensorOrNumber } from './util.js';
-import { uninitF32 } from '../alloc.js';
+import { bits16, bf16Tensor, f32, wrap, describe, type TensorOrNumber } from './util.js';
+import { uninitF32, uninitU16 } from '../alloc.js';
 
 const NAMES: Record<BinaryOp, string> = {
   [BinaryOp.Add]: 'add',
@@ -28,6 +28,10 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: TensorOrNumber, what = NAM
   let dtype = resultType(a, b);
   // torch: `/` is true division, so integer operands give a float result
   if (op === BinaryOp.Div && (dtype === 'int32' || dtype === 'int64')) dtype = 'float32';
+  if (dtype === 'bfloat16' && a.dtype === 'bfloat16') {
+    const fast = binaryBf16(op, a, b, what);
+    if (fast) return fast;
+  }
   if (typeof b === 'number') {
     const out = uninitF32(a.numel);
     kernels().binaryScalar(op, f32(a), b, out);
@@ -39,6 +43,22 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: TensorOrNumber, what = NAM
   const [bd, bo, bs] = operand(b, shape);
   kernels().binary(op, Int32Array.from(shape), ad, ao, as, bd, bo, bs, out);
   return wrap(out, shape, dtype);
+}
+
+/** bf16 op bf16 (or a number) straight on the 16-bit storage; null for a mixed-dtype pair. */
+function binaryBf16(op: BinaryOp, a: Tensor, b: TensorOrNumber, what: string): Tensor | null {
+  if (typeof b === 'number') {
+    const out = uninitU16(a.numel);
+    kernels().binaryScalarBf16(op, bits16(a), b, out);
+    return bf16Tensor(out, a.shape);
+  }
+  if (b.dtype !== 'bfloat16') return null;
+  const shape = broadcastShapes(a.shape, b.shape, what);
+  const out = uninitU16(numel(shape));
+  kernels().binaryBf16(op, Int32Array.from(shape), a.storage as Uint16Array, a.offset,
+    Int32Array.from(broadcastStrides(a.shape, a.strides, shape)), b.storage as Uint16Array, b.offset,
+    Int32Array.from(broadcastStrides(b.shape, b.strides, shape)), out);
+  return bf16Tensor(out, shape);
 }
 
 function operand(t: Tensor, shape: Shape): [Float32Array, number, Int32Array] {
@@ -144,6 +164,11 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 }
 
 function unaryRaw(op: UnaryOp, a: Tensor): Tensor {
+  if (a.dtype === 'bfloat16') {
+    const bits = uninitU16(a.numel);
+    kernels().unaryBf16(op, bits16(a), bits);
+    return bf16Tensor(bits, a.shape);
+  }
   const out = uninitF32(a.numel);
   kernels().unary(op, f32(a), out);
   return wrap(out, a.shape, a.dtype === 'int32' || a.dtype === 'int64' ? 'float32' : a.dtype);

@@ -3,8 +3,8 @@
 import { isGradEnabled } from '../autograd.js';
 import { storageFromNumbers } from '../creation.js';
 import type { StorageArray } from '../dtype.js';
-import { kernels } from '../kernels/index.js';
-import { broadcastShapes, sameShape, shapeStr } from '../shape.js';
+import { BinaryOp, kernels } from '../kernels/index.js';
+import { broadcastShapes, broadcastStrides, sameShape, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { contiguous, expand } from './view.js';
 import { f32 } from './util.js';
@@ -90,6 +90,13 @@ export function add_(t: Tensor, other: Tensor | number, alpha = 1): Tensor {
     kernels().axpy(alpha, f32(other), t.data<'float32'>());
     return t;
   }
+  // bf16 gradient accumulation: t + other rounded once, what axpy with alpha 1 gives in float32.
+  if (alpha === 1 && t.dtype === 'bfloat16' && other.dtype === 'bfloat16' && t.isContiguous() && other.storage !== t.storage) {
+    const bits = t.data<'bfloat16'>();
+    kernels().binaryBf16(BinaryOp.Add, Int32Array.from(t.shape), bits, 0, Int32Array.from(t.strides), other.storage as Uint16Array,
+      other.offset, Int32Array.from(broadcastStrides(other.shape, other.strides, t.shape)), bits);
+    return t;
+  }
   const o = sameShape(t.shape, other.shape) ? other : contiguous(expand(other.detach(), t.shape));
   const v = f32(t).slice();
   kernels().axpy(alpha, f32(o), v);
@@ -106,7 +113,11 @@ export function mul_(t: Tensor, s: Tensor | number): Tensor {
   guard(t, 'mul_');
   if (typeof s === 'number') {
     if (t.dtype === 'float32' && t.isContiguous()) kernels().scale(t.data<'float32'>(), s);
-    else {
+    else if (t.dtype === 'bfloat16' && t.isContiguous()) {
+      // binaryScalar's Mul applies s exactly as scale does; the product is rounded once.
+      const bits = t.data<'bfloat16'>();
+      kernels().binaryScalarBf16(BinaryOp.Mul, bits, s, bits);
+    } else {
       const v = f32(t).slice();
       kernels().scale(v, s);
       writeValues(t, v);

@@ -8,8 +8,9 @@ import { broadcastShapes, numel, shapeStr } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumToShape } from './reduce.js';
 import { reshape, transpose, unsqueeze, squeeze, contiguous } from './view.js';
-import { assertFloating, f32, wrap } from './util.js';
-import { uninitF32 } from '../alloc.js';
+import { assertFloating, bits16, f32, wrap } from './util.js';
+import { uninitF32, uninitU16 } from '../alloc.js';
+import type { DType } from '../dtype.js';
 
 /** The element type a GEMM reads its operands as: float32 (sgemm) or bfloat16 bits (sbgemm). */
 type GemmDType = 'float32' | 'bfloat16';
@@ -65,9 +66,21 @@ function layout(t: Tensor, dtype: GemmDType): GemmOperand | null {
 function operandOf(t: Tensor, dtype: GemmDType): GemmOperand {
   const l = layout(t, dtype);
   if (l) return l;
-  // A bf16 operand whose layout the GEMM cannot take is gathered in bf16 (data() copies).
-  const c = dtype === 'bfloat16' ? new Tensor(t.data<'bfloat16'>(), t.shape, 'bfloat16') : new Tensor(f32(t), t.shape, 'float32');
+  // A bf16 operand whose layout the GEMM cannot take is gathered in bf16.
+  const c = dtype === 'bfloat16' ? new Tensor(bits16(t), t.shape, 'bfloat16') : new Tensor(f32(t), t.shape, 'float32');
   return layout(c, dtype)!;
+}
+
+// A GEMM writes float32; a 16-bit result is rounded from it at once (wrap). Those float32
+// sums go to one grow-only buffer instead of a fresh array per product: at bf16 training sizes
+// the fresh arrays' page faults and collection cost more than the rounding pass itself.
+let scratch: Float32Array = new Float32Array(0);
+
+/** Where a GEMM producing `n` elements of `dtype` writes its float32 result. */
+function gemmOut(n: number, dtype: DType): Float32Array {
+  if (dtype === 'float32') return uninitF32(n);
+  if (scratch.length < n) scratch = uninitF32(n);
+  return scratch.subarray(0, n);
 }
 
 /**
@@ -76,8 +89,8 @@ function operandOf(t: Tensor, dtype: GemmDType): GemmOperand {
  */
 function gemm(A: GemmOperand, B: GemmOperand, m: number, n: number, k: number, beta: number, out: Float32Array,
   strideC: number, batch: number): void {
-  const a = A.offset ? A.data.subarray(A.offset) : A.data;
-  const b = B.offset ? B.data.subarray(B.offset) : B.data;
+  const a = dataOf(A);
+  const b = dataOf(B);
   if (a instanceof Uint16Array && b instanceof Uint16Array) {
     kernels().sbgemm(A.trans, B.trans, m, n, k, 1, a, A.ld, A.batchStride, b, B.ld, B.batchStride, beta, out, n, strideC, batch);
   } else {
@@ -86,21 +99,40 @@ function gemm(A: GemmOperand, B: GemmOperand, m: number, n: number, k: number, b
   }
 }
 
+function dataOf(x: GemmOperand): Float32Array | Uint16Array {
+  return x.offset ? x.data.subarray(x.offset) : x.data;
+}
+
+/** bf16 C[batch, m, n] = A @ B for bf16 operands, rounded by the GEMM itself (no float32 C). */
+function bmmBf16(A: GemmOperand, B: GemmOperand, m: number, n: number, k: number, batch: number, shape: number[]): Tensor {
+  const bits = uninitU16(batch * m * n);
+  if (m > 0 && n > 0) {
+    if (k === 0) bits.fill(0);
+    else {
+      kernels().sbgemmToBf16(A.trans, B.trans, m, n, k, 1, dataOf(A) as Uint16Array, A.ld, A.batchStride, dataOf(B) as Uint16Array,
+        B.ld, B.batchStride, bits, n, m * n, batch);
+    }
+  }
+  return new Tensor(bits, shape, 'bfloat16');
+}
+
 /** C[batch, m, n] = A[batch, m, k] @ B[batch, k, n] for same-rank, batch-broadcast inputs. */
 function bmm(a: Tensor, b: Tensor, batchShape: readonly number[]): Tensor {
   const m = a.shape[a.ndim - 2]!;
   const k = a.shape[a.ndim - 1]!;
   const n = b.shape[b.ndim - 1]!;
   const batch = numel(batchShape);
-  const out = uninitF32(batch * m * n);
+  const outDType = a.dtype === b.dtype ? a.dtype : 'float32';
   const dtype = gemmDType(a, b);
   const A = operandOf(a, dtype);
   const B = operandOf(b, dtype);
+  if (dtype === 'bfloat16') return bmmBf16(A, B, m, n, k, batch, [...batchShape, m, n]);
+  const out = gemmOut(batch * m * n, outDType);
   if (m > 0 && n > 0) {
     if (k === 0) out.fill(0);
     else gemm(A, B, m, n, k, 0, out, m * n, batch);
   }
-  return wrap(out, [...batchShape, m, n], a.dtype === b.dtype ? a.dtype : 'float32');
+  return wrap(out, [...batchShape, m, n], outDType);
 }
 
 /** Forward without autograd on inputs of rank >= 2. */
@@ -198,7 +230,7 @@ export function addmm(bias: Tensor, mat1: Tensor, mat2: Tensor): Tensor {
   if (!biasRow && !(bias.ndim === 2 && bias.shape[0] === n && bias.shape[1] === m)) {
     throw new RangeError(`addmm: input (bias) has shape ${shapeStr(bias.shape)}; expected [${m}] or [${n}, ${m}]`);
   }
-  const out = uninitF32(n * m);
+  const out = gemmOut(n * m, mat1.dtype);
   const bd = f32(bias);
   if (biasRow) for (let r = 0; r < n; r++) out.set(bd, r * m);
   else out.set(bd);

@@ -12,6 +12,7 @@ import { sumToShape } from './reduce.js';
 import { contiguous, expand, reshape, to, transpose } from './view.js';
 import { assertFloating, assertNdim, assertTensor, f32, ids32, wrap } from './util.js';
 import { uninitF32 } from '../alloc.js';
+import { allBf16, causalAttentionBf16, crossEntropyBf16, embeddingBf16, geluBf16, layerNormBf16, softmaxRowsBf16 } from './nn-bf16.js';
 
 /** Apply a last-dim row kernel to `x` along `dim` (moving dim last when needed). */
 function alongDim(x: Tensor, dim: number, what: string, fn: (xl: Tensor) => Tensor): Tensor {
@@ -29,6 +30,7 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   assertFloating(x, 'softmax');
   return alongDim(x, dim, 'softmax', (xl) => {
     const [rows, cols] = rowsCols(xl);
+    if (xl.dtype === 'bfloat16') return softmaxRowsBf16(xl, rows, cols, false);
     const y = uninitF32(xl.numel);
     kernels().softmax(f32(xl), y, rows, cols);
     const out = wrap(y, xl.shape, xl.dtype);
@@ -45,6 +47,7 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
   assertFloating(x, 'logSoftmax');
   return alongDim(x, dim, 'logSoftmax', (xl) => {
     const [rows, cols] = rowsCols(xl);
+    if (xl.dtype === 'bfloat16') return softmaxRowsBf16(xl, rows, cols, true);
     const y = uninitF32(xl.numel);
     kernels().logSoftmax(f32(xl), y, rows, cols);
     const out = wrap(y, xl.shape, xl.dtype);
@@ -71,6 +74,7 @@ export function layerNorm(x: Tensor, normalizedShape: Shape, weight?: Tensor | n
   }
   const cols = numel(normalizedShape);
   const rows = cols === 0 ? 0 : x.numel / cols;
+  if (allBf16(x, weight, bias)) return layerNormBf16(x, normalizedShape, weight ?? null, bias ?? null, rows, cols, eps);
   const xd = f32(x);
   const wd = weight ? f32(weight) : null;
   const bd = bias ? f32(bias) : null;
@@ -101,6 +105,7 @@ export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
     throw new RangeError(`gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
   }
   const mode = approximate === 'tanh' ? 1 : 0;
+  if (x.dtype === 'bfloat16') return geluBf16(x, mode);
   const xd = f32(x);
   const y = uninitF32(x.numel);
   kernels().gelu(xd, y, mode);
@@ -119,6 +124,7 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
   assertNdim(weight, [2], 'embedding', 'weight');
   const idx = ids32(ids, 'embedding', 'input');
   const dim = weight.shape[1]!;
+  if (weight.dtype === 'bfloat16') return embeddingBf16(idx, ids.shape, weight);
   const y = uninitF32(idx.length * dim);
   kernels().embedding(f32(weight), idx, dim, y);
   const out = wrap(y, [...ids.shape, dim], weight.dtype);
@@ -150,6 +156,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     throw new RangeError(`crossEntropy: target shape ${shapeStr(targets.shape)} does not match input shape ${shapeStr(logits.shape)} (expected [${logits.ndim === 2 ? rows : ''}])`);
   }
   const t = ids32(targets, 'crossEntropy', 'target');
+  if (logits.dtype === 'bfloat16') return crossEntropyBf16(logits, t, rows, cols, ignoreIndex, reduction);
   const ld = f32(logits);
   const count = new Int32Array(1);
   const total = kernels().crossEntropy(ld, t, rows, cols, ignoreIndex, count);
@@ -188,6 +195,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   if (tq !== tk) throw new RangeError(`scaledDotProductAttention: isCausal needs equal query and key lengths, got ${tq} and ${tk}`);
   const batch = numel(q.shape.slice(0, -2));
   const scores = matmul(q.detach(), transpose(k.detach(), -1, -2));
+  if (scores.dtype === 'bfloat16') return causalAttentionBf16(q, k, v, scores, batch, tq, scale);
   const probs = uninitF32(scores.numel);
   kernels().causalSoftmax(f32(scores), probs, batch, tq, scale);
   const p = wrap(probs, scores.shape, scores.dtype);

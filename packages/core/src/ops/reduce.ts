@@ -3,7 +3,7 @@ import { needsGrad, record } from '../autograd.js';
 import { kernels } from '../kernels/index.js';
 import { broadcastStrides, normDim, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { f32, wrap } from './util.js';
+import { bits16, f32, wrap } from './util.js';
 import { uninitF32 } from '../alloc.js';
 
 export type Dims = number | readonly number[] | null | undefined;
@@ -17,8 +17,11 @@ function normDims(dims: Dims, ndim: number, what: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** Sum or mean of contiguous float32 data over sorted dims, keeping them as size 1. */
-function reduceKeep(data: Float32Array, shape: Shape, dims: readonly number[], mode: 0 | 1): [Float32Array, number[]] {
+/**
+ * Sum or mean over sorted dims, keeping them as size 1, of contiguous float32 data or of
+ * bfloat16 bits (read as they are by the first reduction; the float32 result is not rounded).
+ */
+function reduceKeep(data: Float32Array | Uint16Array, shape: Shape, dims: readonly number[], mode: 0 | 1): [Float32Array, number[]] {
   let cur = data;
   const curShape = [...shape];
   for (let k = dims.length - 1; k >= 0; k--) {
@@ -27,11 +30,22 @@ function reduceKeep(data: Float32Array, shape: Shape, dims: readonly number[], m
     const dim = curShape[d]!;
     const inner = numel(curShape.slice(d + 1));
     const out = uninitF32(outer * inner);
-    kernels().reduce(mode, cur, outer, dim, inner, out, null);
+    if (cur instanceof Uint16Array) kernels().reduceBf16(mode, cur, outer, dim, inner, out, null);
+    else kernels().reduce(mode, cur, outer, dim, inner, out, null);
     cur = out;
     curShape[d] = 1;
   }
+  if (cur instanceof Uint16Array) {
+    const widened = uninitF32(cur.length);
+    kernels().bf16ToF32(cur, widened);
+    cur = widened;
+  }
   return [cur, curShape];
+}
+
+/** What reduceKeep reads: the bits of a bfloat16 tensor, float32 values of anything else. */
+function reduceInput(x: Tensor): Float32Array | Uint16Array {
+  return x.dtype === 'bfloat16' ? bits16(x) : f32(x);
 }
 
 function squeezeDims(shape: Shape, dims: readonly number[]): number[] {
@@ -59,7 +73,7 @@ export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
 function sumOrMean(x: Tensor, dims: Dims, keepdim: boolean, mode: 0 | 1): Tensor {
   const what = mode === 0 ? 'sum' : 'mean';
   const rd = normDims(dims, x.ndim, what);
-  const [data, kept] = reduceKeep(f32(x), x.shape, rd, mode);
+  const [data, kept] = reduceKeep(reduceInput(x), x.shape, rd, mode);
   const outShape = keepdim ? kept : squeezeDims(kept, rd);
   const outDtype = x.dtype === 'int32' || x.dtype === 'int64' ? (mode === 0 ? 'int64' : 'float32') : x.dtype;
   const out = wrap(data, outShape, outDtype);
@@ -131,6 +145,6 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   for (let i = 0; i < g.ndim; i++) {
     if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
   }
-  const [data] = reduceKeep(f32(g), g.shape, dims, 0);
+  const [data] = reduceKeep(reduceInput(g), g.shape, dims, 0);
   return wrap(data, shape, g.dtype);
 }

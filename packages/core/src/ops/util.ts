@@ -31,6 +31,22 @@ export function f32(t: Tensor): Float32Array {
   return out;
 }
 
+/**
+ * The 16-bit patterns (bfloat16 or float16) of `t` in row-major order: zero-copy when `t` is
+ * contiguous, else gathered by the strided-copy kernel.
+ */
+export function bits16(t: Tensor): Uint16Array {
+  if (t.isContiguous()) return t.data<'bfloat16'>();
+  const out = uninitU16(t.numel);
+  kernels().copyStrided16(Int32Array.from(t.shape), t.storage as Uint16Array, t.offset, Int32Array.from(t.strides), out);
+  return out;
+}
+
+/** A bfloat16 tensor over bits a kernel has just written. */
+export function bf16Tensor(bits: Uint16Array, shape: Shape): Tensor {
+  return new Tensor(bits, shape, 'bfloat16');
+}
+
 /** Wrap float32 results as a tensor of `dtype` (rounding to 16-bit floats when asked). */
 export function wrap(values: Float32Array, shape: Shape, dtype: DType = 'float32'): Tensor {
   if (dtype === 'float32') return new Tensor(values, shape, 'float32');

@@ -1,24 +1,29 @@
 // Shape ops: views that share storage (reshape of contiguous data, transpose, permute,
 // narrow, expand, squeeze) and the copies that cannot (contiguous, cat, clone, casts).
 import { installGradCast, needsGrad, record } from '../autograd.js';
-import { allocateStorage, type DType } from '../dtype.js';
+import { allocateStorage, type DType, type StorageArray } from '../dtype.js';
 
 import { broadcastStrides, contiguousStrides, inferShape, normDim, numel, sameShape, shapeStr, type Shape } from '../shape.js';
 import { Tensor, contiguousCopy } from '../tensor.js';
 import { sumToShape } from './reduce.js';
-import { f32, wrap } from './util.js';
+import { bits16, f32, wrap } from './util.js';
 
 /** A contiguous tensor with the same values (itself when already contiguous). */
 export function contiguous(x: Tensor): Tensor {
   if (x.isContiguous()) return x;
-  const out = new Tensor(contiguousCopy(x), x.shape, x.dtype);
+  const out = new Tensor(copyOf(x), x.shape, x.dtype);
   return needsGrad(x) ? record(out, 'ContiguousBackward', [x], (g) => [g]) : out;
 }
 
 /** An independent copy. */
 export function clone(x: Tensor): Tensor {
-  const out = new Tensor(x.isContiguous() ? x.data().slice() : contiguousCopy(x), x.shape, x.dtype);
+  const out = new Tensor(x.isContiguous() ? x.data().slice() : copyOf(x), x.shape, x.dtype);
   return needsGrad(x) ? record(out, 'CloneBackward', [x], (g) => [g]) : out;
+}
+
+/** A contiguous copy of a non-contiguous x's elements (16-bit floats by the strided-copy kernel). */
+function copyOf(x: Tensor): StorageArray {
+  return x.dtype === 'bfloat16' || x.dtype === 'float16' ? bits16(x) : contiguousCopy(x);
 }
 
 /** Strides for viewing `x` as `shape` without copying, or null when impossible. */
@@ -118,6 +123,12 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const out = x.asStrided(shape, x.strides, x.offset + start * x.strides[d]!);
   if (!needsGrad(x)) return out;
   return record(out, 'NarrowBackward', [x], (g) => {
+    if (x.dtype === 'bfloat16' && g.dtype === 'bfloat16') {
+      // Zeros are 0x0000 in bf16 too: the gradient's bits go in as they are.
+      const bits = new Uint16Array(x.numel);
+      writeBlock(bits, x.shape, d, start, bits16(g));
+      return [new Tensor(bits, x.shape, 'bfloat16')];
+    }
     const full = new Float32Array(x.numel);
     writeBlock(full, x.shape, d, start, f32(g));
     return [wrap(full, x.shape, x.dtype)];
@@ -125,7 +136,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 }
 
 /** Copy contiguous `block` into rows [start, start+len) of dim `d` of a contiguous buffer of `shape`. */
-function writeBlock(dst: Float32Array, shape: Shape, d: number, start: number, block: Float32Array): void {
+function writeBlock<A extends Float32Array | Uint16Array>(dst: A, shape: Shape, d: number, start: number, block: A): void {
   const outer = numel(shape.slice(0, d));
   const inner = numel(shape.slice(d + 1));
   const rowLen = shape[d]! * inner;

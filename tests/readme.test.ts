@@ -12,7 +12,7 @@ afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 
 const READMES = [
   'packages/core/README.md', 'packages/models/README.md', 'packages/comm/README.md', 'packages/comm-gloo/README.md',
-  'packages/strategy/README.md', 'packages/engine/README.md', 'packages/precision/README.md',
+  'packages/strategy/README.md', 'packages/engine/README.md', 'packages/precision/README.md', 'packages/zero/README.md',
 ];
 
 describe('README examples run', () => {

@@ -1,6 +1,8 @@
 // ds-bench: `node apps/bench/dist/index.js [suite...] [--quick] [--threads N] [--json-only] [--compare-c]`
 // Suites: gemm, adam, gpt2 (the default set), comm (collectives, in-process and gloo) and
-// engine (data-parallel GPT-2 through @ds/engine at 1 and 2 ranks, fp32 and bf16). Each measurement is one JSON line on stdout;
+// engine (data-parallel GPT-2 through @ds/engine at 1 and 2 ranks, fp32 and bf16), zero (ZeRO stages
+// 0-3 and CPU offload at 2 ranks: step time, peak RSS; offload's fused CPU Adam) and zero-nvme
+// (the largest GPT-2 shape that trains a step with ZeRO's optimizer offloaded to NVMe). Each measurement is one JSON line on stdout;
 // then (unless --json-only) what ran and a table beside the PyTorch baselines.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { setNumThreads } from '@ds/core';
@@ -12,8 +14,10 @@ import { GPT2_CHILD_FLAG, runGpt2Child, runGpt2Suite } from './gpt2.js';
 import { emit, note, renderReport, type BenchRecord } from './report.js';
 import { COMM_RANK_FLAG, runCommSuite, runGlooRank } from './comm.js';
 import { ENGINE_RANK_FLAG, runEngineRank, runEngineSuite } from './engine.js';
+import { ZERO_RANK_FLAG, runZeroRank, runZeroSuite } from './zero.js';
+import { NVME_SIZES, ZERO_NVME_CHILD_FLAG, runZeroNvmeChild, runZeroNvmeSuite, type NvmeSize } from './zero-nvme.js';
 
-export const SUITES = ['gemm', 'adam', 'gpt2', 'comm', 'engine'] as const;
+export const SUITES = ['gemm', 'adam', 'gpt2', 'comm', 'engine', 'zero', 'zero-nvme'] as const;
 export type Suite = (typeof SUITES)[number];
 
 interface CliOptions {
@@ -27,6 +31,10 @@ interface CliOptions {
   gpt2Child?: string;
   commGlooRank?: string;
   engineRank?: string;
+  nvmePath?: string;
+  nvmeSizes?: NvmeSize[];
+  zeroNvmeChild?: string;
+  zeroRank?: string;
 }
 
 function positiveInt(name: string, allowZero = false) {
@@ -35,6 +43,13 @@ function positiveInt(name: string, allowZero = false) {
     if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new InvalidArgumentError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
     return n;
   };
+}
+
+function nvmeSizes(v: string): NvmeSize[] {
+  const sizes = v.split(',').map((x) => x.trim());
+  const bad = sizes.filter((x) => !(x in NVME_SIZES));
+  if (bad.length) throw new InvalidArgumentError(`unknown size(s) ${bad.join(', ')}; valid: ${Object.keys(NVME_SIZES).join(', ')}`);
+  return sizes as NvmeSize[];
 }
 
 export function buildProgram(): Command {
@@ -49,9 +64,13 @@ export function buildProgram(): Command {
     .option('--pytorch', 'gpt2: also run the same model in PyTorch (python3 with torch) right after, and report the ratio')
     .option('--steps <n>', 'gpt2: timed steps per size', positiveInt('--steps'))
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
+    .option('--nvme-path <dir>', 'zero-nvme: directory for the swap files (default: the OS temp dir)')
+    .option('--nvme-sizes <list>', `zero-nvme: comma-separated sizes, smallest first (${Object.keys(NVME_SIZES).join(', ')})`, nvmeSizes)
+    .addOption(new Option(`${ZERO_NVME_CHILD_FLAG} <spec>`, 'internal: one size of the zero-nvme suite').hideHelp())
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
     .addOption(new Option(`${COMM_RANK_FLAG} <maxBytes>`, 'internal: one gloo rank of the comm suite').hideHelp())
     .addOption(new Option(`${ENGINE_RANK_FLAG} <spec>`, 'internal: one rank of the engine suite').hideHelp())
+    .addOption(new Option(`${ZERO_RANK_FLAG} <spec>`, 'internal: one rank of the zero suite').hideHelp())
     .showHelpAfterError();
 }
 
@@ -67,8 +86,18 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     return;
   }
 
+  if (opts.zeroNvmeChild !== undefined) {
+    await runZeroNvmeChild(JSON.parse(opts.zeroNvmeChild));
+    return;
+  }
+
   if (opts.engineRank !== undefined) {
     await runEngineRank(JSON.parse(opts.engineRank));
+    return;
+  }
+
+  if (opts.zeroRank !== undefined) {
+    await runZeroRank(JSON.parse(opts.zeroRank));
     return;
   }
 
@@ -97,6 +126,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
     else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else if (suite === 'engine') await runEngineSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
+    else if (suite === 'zero') await runZeroSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
+    else if (suite === 'zero-nvme') await runZeroNvmeSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]!, nvmePath: opts.nvmePath, sizes: opts.nvmeSizes });
     else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, pytorch: !!opts.pytorch, onRecord });
   }
   if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');

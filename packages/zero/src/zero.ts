@@ -4,7 +4,8 @@
 import type { EngineParts, Strategy, StrategyContext } from '@ds/strategy';
 import { ZERO_DEFAULTS, type OffloadOptions, type ZeroOptions } from './options.js';
 import { applyStage12 } from './stage12/apply-stage12.js';
-import { applyStage3 } from './stage3/index.js';
+import { applyStage3, stage3Runtime } from './stage3/index.js';
+import { attachNvmeStage12, attachNvmeStage3, nvmePathOf } from './offload/nvme-stages.js';
 
 /** An offload section by hand: `device` and any keys to change from DeepSpeed's defaults. */
 export type OffloadInput = Pick<OffloadOptions, 'device'> & Partial<OffloadOptions>;
@@ -64,13 +65,18 @@ function zeroStrategy(options: ZeroOptions, how: { fromConfig: boolean; extras?:
       if (options.stage === 3) {
         for (const line of how.extras ?? []) ctx.warn(line);
         await applyStage3(parts, ctx, options);
+        const runtime = stage3Runtime(parts);
+        if (options.offload_optimizer?.device === 'nvme' && parts.optimizer && runtime) {
+          await attachNvmeStage3(parts, ctx, runtime, { offload: options.offload_optimizer, subGroupSize: options.sub_group_size });
+        }
         return;
       }
       for (const line of stage12Notes(options, how.fromConfig)) ctx.warn(line);
       for (const line of how.extras ?? []) ctx.warn(line);
       const offload = options.offload_optimizer;
       const effective = offload && offload.device === 'cpu' ? { ...options, contiguous_gradients: true } : options;
-      applyStage12(parts, ctx, { ...effective, stage: options.stage });
+      const applied = applyStage12(parts, ctx, { ...effective, stage: options.stage });
+      if (offload?.device === 'nvme' && applied) await attachNvmeStage12(parts, ctx, applied, { offload, subGroupSize: options.sub_group_size });
       if (offload?.device === 'cpu') ctx.log(`[zero] offload_optimizer: the fp32 partitions, their gradients and the optimizer state live in host memory and the step runs on the CPU`);
     },
   };
@@ -114,10 +120,10 @@ function checkOffload(off: OffloadInput | null, key: 'offload_optimizer' | 'offl
   if (off === null || off === undefined) return;
   if (typeof off !== 'object' || Array.isArray(off)) throw new TypeError(`zero_optimization.${key} must be an object such as { "device": "cpu" } or null, got ${describe(off)}`);
   if (!['none', 'cpu', 'nvme'].includes(off.device)) throw new RangeError(`zero_optimization.${key}.device must be "none", "cpu" or "nvme", got ${describe(off.device)}`);
+  // NOTE: DeepSpeed's stages 1-2 have no NVMe optimizer offload; ds streams their partitions
+  // through the same swap files as stage 3, sub-grouped by sub_group_size.
+  if (key === 'offload_optimizer' && off.device === 'nvme') nvmePathOf(withDefaults(off, 4)!);
   if (key === 'offload_optimizer' && (stage === 1 || stage === 2)) {
-    if (off.device === 'nvme') {
-      throw new RangeError(`zero_optimization.offload_optimizer.device "nvme" needs ZeRO stage 3 (ZeRO-Infinity); stage ${stage} supports "cpu" or "none"`);
-    }
     if (off.ratio !== undefined && off.ratio < 1) throw new RangeError(`zero_optimization.offload_optimizer.ratio ${off.ratio}: partial offload (ratio < 1) needs ZeRO stage 3 (stage is ${stage})`);
   }
 }
@@ -130,6 +136,7 @@ function withDefaults(off: OffloadInput | null, bufferCount: number): OffloadOpt
 function stage12Notes(o: ZeroOptions, fromConfig: boolean): string[] {
   const out: string[] = [];
   for (const k of STAGE3_ONLY) {
+    if (k === 'sub_group_size' && o.offload_optimizer?.device === 'nvme') continue;
     if (o[k] !== ZERO_DEFAULTS[k as keyof typeof ZERO_DEFAULTS]) out.push(`zero_optimization.${k} = ${JSON.stringify(o[k])} only applies to ZeRO stage 3; it has no effect at stage ${o.stage}`);
   }
   if (!fromConfig && o.offload_param && o.offload_param.device !== 'none') {

@@ -6,6 +6,8 @@ export { SwapBufferPool } from './swap-buffer-pool.js';
 export { SwapFile } from './swap-file.js';
 export { TensorSwapper, swapPath, asFloat32 } from './tensor-swapper.js';
 export { NvmeAdamState, nvmeOptimizerStep } from './nvme-adam.js';
+export { NvmeOptimizer } from './nvme-optimizer.js';
+export { attachNvmeStage12, attachNvmeStage3, nvmeOffloadOf, nvmePathOf, NvmeCheckpointState } from './nvme-stages.js';
 
 // Types
 export type { CpuAdamOptions, CpuAdamHyperparameters, OptimizerSection } from './cpu-adam.js';
@@ -14,3 +16,5 @@ export type { SwapBuffer, SwapBufferPoolOptions } from './swap-buffer-pool.js';
 export type { SwapRegion } from './swap-file.js';
 export type { TensorSwapperOptions, Resident, SwapStats } from './tensor-swapper.js';
 export type { NvmeAdamArray, NvmeAdamStateOptions, NvmeStepOptions, SubGroup } from './nvme-adam.js';
+export type { NvmeTarget, NvmeOptimizerOptions, NvmeOptimizerStats } from './nvme-optimizer.js';
+export type { NvmeAttachOptions, OffloadStepUpdater } from './nvme-stages.js';

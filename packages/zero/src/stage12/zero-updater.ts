@@ -33,6 +33,7 @@ export interface ZeroUpdaterInit {
 export class ZeroUpdater implements Updater {
   readonly name: string;
   readonly #init: ZeroUpdaterInit;
+  #offloadStep: (() => Promise<void>) | null = null;
 
   constructor(init: ZeroUpdaterInit) {
     this.#init = init;
@@ -72,13 +73,23 @@ export class ZeroUpdater implements Updater {
     }
     // The partition gradients stay attached even if someone called optimizer.zeroGrad() (which drops `.grad`).
     for (const f of flats) f.master.grad = f.grad;
-    optimizer.step();
-    for (const f of flats) {
-      if (f.master !== f.partition) masterToHalf(f.master.data<'float32'>(), f.partition.data() as Uint16Array, f.dtype as HalfDType);
+    if (this.#offloadStep) {
+      // NVMe offload: the step streams the partitions from disk and writes the model's weights itself.
+      await this.#offloadStep();
+    } else {
+      optimizer.step();
+      for (const f of flats) {
+        if (f.master !== f.partition) masterToHalf(f.master.data<'float32'>(), f.partition.data() as Uint16Array, f.dtype as HalfDType);
+      }
     }
     await gatherPartitions(flats, this.#init.gather);
     scaler?.update(false);
     return { applied: true, gradNorm };
+  }
+
+  /** Replace the in-memory optimizer step (unscaled, clipped gradients in place) by another, e.g. NVMe offload's. */
+  setOptimizerStep(step: (() => Promise<void>) | null): void {
+    this.#offloadStep = step;
   }
 
   zeroGrad(): void {

@@ -14,6 +14,7 @@ import { PartitionGradSync } from './partition-grad-sync.js';
 import { PartitionUpdater, type MixedPrecisionState } from './partition-updater.js';
 import { partitionedGradNorm } from './partitioned-grad-norm.js';
 import { PartitionedParam } from './partitioned-param.js';
+import { registerPartitionMemory } from './partition-memory.js';
 import { Stage3State } from './stage3-state.js';
 import { completesSynchronously } from './sync-completion.js';
 import { checkStage3Options } from './stage3-options.js';
@@ -127,6 +128,7 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
     reduceScatter: options.reduce_scatter,
     overlapComm: options.overlap_comm,
     completesSynchronously: (g) => syncGroups.has(g),
+    memory: registerPartitionMemory(records, flats),
   });
   for (const rec of records) rec.onCommError((e) => gradSync.recordError(e));
 

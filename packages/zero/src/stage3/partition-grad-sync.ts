@@ -18,6 +18,8 @@ export interface PartitionGradSyncOptions {
   overlapComm: boolean;
   /** Whether the group can finish a collective inside a synchronous hook. */
   completesSynchronously(group: ProcessGroup): boolean;
+  /** Released with the gradient sync at engine close (the memoryReport registrations of the partitions). */
+  memory?: { remove(): void };
 }
 
 interface Entry {
@@ -85,6 +87,7 @@ export class PartitionGradSync implements GradientSync {
     for (const h of this.#hooks) h.remove();
     this.#hooks = [];
     this.#coordinator.uninstall();
+    this.#opts.memory?.remove();
   }
 
   #onGrad(rec: PartitionedParam): void {

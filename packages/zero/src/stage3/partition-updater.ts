@@ -30,6 +30,7 @@ export interface PartitionUpdaterInit {
 export class PartitionUpdater implements Updater {
   readonly name: string;
   readonly #init: PartitionUpdaterInit;
+  #offloadStep: (() => Promise<void>) | null = null;
 
   constructor(init: PartitionUpdaterInit) {
     this.#init = init;
@@ -75,8 +76,13 @@ export class PartitionUpdater implements Updater {
       const coef = Math.fround(clip / (gradNorm + 1e-6));
       if (coef < 1) noGrad(() => grads.forEach((g) => g.mul_(coef)));
     }
-    optimizer.step();
-    if (mixed) {
+    if (this.#offloadStep) {
+      // NVMe offload: the step streams the partitions from disk and writes the model's weights itself.
+      await this.#offloadStep();
+    } else {
+      optimizer.step();
+    }
+    if (mixed && !this.#offloadStep) {
       for (const f of flats) {
         for (const rec of f.recs) {
           if (rec.partition === rec.master) continue;
@@ -87,6 +93,11 @@ export class PartitionUpdater implements Updater {
     await coordinator.afterUpdate();
     mixed?.scaler.update(false);
     return { applied: true, gradNorm };
+  }
+
+  /** Replace the in-memory optimizer step (unscaled, clipped gradients in place) by another, e.g. NVMe offload's. */
+  setOptimizerStep(step: (() => Promise<void>) | null): void {
+    this.#offloadStep = step;
   }
 
   zeroGrad(): void {

@@ -28,9 +28,13 @@ export function checkStage3Options(options: ZeroOptions, ctx: Pick<StrategyConte
   for (const key of ['offload_param', 'offload_optimizer'] as const) {
     const o = options[key];
     if (o === null || o === undefined || o.device === 'none') continue;
+    if (o.device === 'nvme' && key === 'offload_optimizer') {
+      ctx.log('[zero] stage 3: offload_optimizer.device "nvme": fp32 partitions and Adam moments live in swap files under nvme_path');
+      continue;
+    }
     if (o.device === 'nvme') {
       throw new Error(
-        `zero_optimization.${key}.device "nvme" is not supported by stage 3 yet; use "cpu" (parameters and optimizer state already live in host memory) or "none"`,
+        `zero_optimization.${key}.device "nvme" is not supported by stage 3 yet (offload_optimizer "nvme" is); use "cpu" (parameters already live in host memory) or "none"`,
       );
     }
     if (o.device !== 'cpu') throw new RangeError(`zero_optimization.${key}.device must be "none", "cpu" or "nvme", got ${JSON.stringify(o.device)}`);

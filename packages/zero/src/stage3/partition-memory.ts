@@ -1,0 +1,39 @@
+// Stage-3 memory the model walk of memoryReport cannot see: a released parameter's data is an
+// empty placeholder, its slice lives in the record, and the fp32 partition gradients are not
+// attached to the optimizer's flat masters as `.grad`.
+import type { Tensor } from '@ds/core';
+import { registerMemory } from '../estimate/memory-report.js';
+import type { FlatPartition } from './flat-partitions.js';
+import type { PartitionedParam } from './partitioned-param.js';
+
+/** Register this rank's parameter partitions and fp32 partition gradients with memoryReport. */
+export function registerPartitionMemory(records: readonly PartitionedParam[], flats: readonly FlatPartition[]): { remove(): void } {
+  const partitions = registerMemory(
+    'parameters',
+    () => {
+      // NOTE: an fp32 model computes from the master slice itself; the report already counts that
+      // buffer as the optimizer's copy, so only partitions with their own storage are added here.
+      const masters = new Set<unknown>(records.map((r) => r.master?.storage));
+      return uniqueBytes(records.map((r) => r.partition).filter((p) => !masters.has(p.storage)));
+    },
+    { name: 'zero-3 parameter partitions' },
+  );
+  const grads = registerMemory('gradients', () => uniqueBytes(flats.map((f) => f.grad)), { name: 'zero-3 fp32 partition gradients' });
+  return {
+    remove: () => {
+      partitions.remove();
+      grads.remove();
+    },
+  };
+}
+
+function uniqueBytes(tensors: readonly Tensor[]): number {
+  const seen = new Set<unknown>();
+  let bytes = 0;
+  for (const t of tensors) {
+    if (seen.has(t.storage)) continue;
+    seen.add(t.storage);
+    bytes += t.storage.byteLength;
+  }
+  return bytes;
+}

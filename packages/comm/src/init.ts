@@ -45,6 +45,8 @@ interface DistState {
   info: RankInfo;
   store: Store | null;
   ownsStore: boolean;
+  /** The world group's own destroy (process backends wrap `world.destroy` to end everything). */
+  destroyWorld?: () => Promise<void>;
 }
 
 const STATE_KEY = Symbol.for('@ds/comm.distState');
@@ -115,7 +117,10 @@ export async function initDistributed(opts: InitOptions = {}): Promise<ProcessGr
   try {
     await rendezvous(store, info, timeoutMs);
     const world = await factory({ ...info, masterAddr, masterPort, store, timeoutMs });
-    slot[STATE_KEY] = { world, info, store, ownsStore };
+    slot[STATE_KEY] = { world, info, store, ownsStore, destroyWorld: world.destroy.bind(world) };
+    // Destroying the world group directly ends the whole distributed state, store included:
+    // otherwise the store's sockets would keep the process alive after `world.destroy()`.
+    world.destroy = () => (slot[STATE_KEY]?.world === world ? destroyProcessGroup() : Promise.resolve());
     return world;
   } catch (e) {
     if (ownsStore) await store.close();
@@ -171,7 +176,7 @@ export async function destroyProcessGroup(group?: ProcessGroup): Promise<void> {
   }
   if (!s) return;
   delete slot[STATE_KEY];
-  await s.world.destroy();
+  await (s.destroyWorld ?? (() => s.world.destroy()))();
   if (s.ownsStore && s.store) await s.store.close();
   // a solo world can be created afresh; a launched rank's thread keeps its runtime (its peers do)
   if (!workerPayload()) setInprocRuntime(null);

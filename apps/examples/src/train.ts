@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { destroyProcessGroup, initDistributed } from '@ds/comm';
 import { Generator, kernels, manualSeed, noGrad, setNumThreads, tensor, type Tensor } from '@ds/core';
-import { initialize } from '@ds/engine';
+import { initialize, transformerFlopsPerToken } from '@ds/engine';
 import { ByteTokenizer, GPT2LMHeadModel, GPT2Tokenizer, generate, type Tokenizer } from '@ds/models';
 import { BatchSampler, encodeDocuments, loadBrownCorpus, splitDocuments } from './data.js';
 import { CompactVocab } from './vocab.js';
@@ -175,7 +175,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     { params: params.filter((p) => p.ndim < 2), weightDecay: 0 },
   ];
   const config = buildConfig(args);
-  const { engine } = await initialize({ model, config, modelParameters: groups, log: (l) => rank0 && progressLog(l) });
+  // Model FLOPs per sample (6N + attention per token, × tokens) let the engine's progress line report MFU.
+  const flopsPerSample = transformerFlopsPerToken(model.numParameters(), args.nLayer, args.seqLen, args.nEmbd) * args.seqLen;
+  const { engine } = await initialize({ model, config, modelParameters: groups, flopsPerSample, log: (l) => rank0 && progressLog(l) });
   const mb = engine.trainMicroBatchSizePerGpu;
   const gas = engine.gradientAccumulationSteps;
   log(

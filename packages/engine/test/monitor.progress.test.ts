@@ -50,9 +50,9 @@ describe('mfu and transformer flops', () => {
 });
 
 /** Two cores with two hyperthreads each. */
-function cpuinfo(flags: string, model: string, mhz: string[] = ['1200.000', '3400.000', '1000.000', '800.000']): string {
+function cpuinfo(flags: string, model: string, mhz: string[] = ['1200.000', '3400.000', '1000.000', '800.000'], vendor = 'GenuineIntel\ncpu family\t: 6'): string {
   return [0, 1, 2, 3].map((i) => [
-    `processor\t: ${i}`, 'vendor_id\t: GenuineIntel', `model name\t: ${model}`, `cpu MHz\t\t: ${mhz[i]}`,
+    `processor\t: ${i}`, `vendor_id\t: ${vendor}`, `model name\t: ${model}`, `cpu MHz\t\t: ${mhz[i]}`,
     'physical id\t: 0', `core id\t\t: ${i % 2}`, 'cpu cores\t: 2', `flags\t\t: ${flags}`,
   ].join('\n')).join('\n\n');
 }
@@ -61,6 +61,13 @@ describe('cpuPeakFlops', () => {
   it('AVX-512: physical cores x nominal GHz x 64 fp32 flops/cycle (16 lanes x FMA x 2 units)', () => {
     const est = cpuPeakFlopsEstimate({ env: {}, cpuinfo: cpuinfo('fpu sse2 avx avx2 fma avx512f avx512bw', 'Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz'), availableCores: 16 });
     expect(est).toEqual({ flops: 2 * 2.1e9 * 64, source: 'cpuinfo', cores: 2, ghz: 2.1, isa: 'avx512', flopsPerCycle: 64 });
+  });
+
+  it('Zen 4 (AMD family 25) runs AVX-512 FMAs at half width: 32 flops/cycle; Zen 5 (family 26) gets 64', () => {
+    const zen4 = cpuPeakFlopsEstimate({ env: {}, cpuinfo: cpuinfo('sse2 avx avx2 fma avx512f avx512_bf16', 'AMD EPYC', undefined, 'AuthenticAMD\ncpu family\t: 25'), availableCores: 2 });
+    expect([zen4.isa, zen4.flopsPerCycle, zen4.flops]).toEqual(['avx512', 32, 2 * 3.4e9 * 32]);
+    const zen5 = cpuPeakFlopsEstimate({ env: {}, cpuinfo: cpuinfo('sse2 avx avx2 fma avx512f', 'AMD EPYC', undefined, 'AuthenticAMD\ncpu family\t: 26'), availableCores: 2 });
+    expect(zen5.flopsPerCycle).toBe(64);
   });
 
   it('AVX2+FMA without a clock in the model name uses the highest cpu MHz; cores are capped by what the process may use', () => {

@@ -59,9 +59,9 @@ export interface CpuPeakOptions {
 /**
  * fp32 flops per cycle per core: lanes x 2 (a fused multiply-add is two flops) x FMA units.
  * AVX-512 assumes two 512-bit FMA units (Xeon Gold 6xxx/Platinum, Ice Lake and later
- * server parts, Zen 5): 16 x 2 x 2 = 64. Parts with one unit (Xeon Silver/Bronze, Zen 4's
- * double-pumped 256-bit units) reach half that, so their MFU reads low by 2x; set
- * DS_PEAK_FLOPS there. AVX2 with FMA: two 256-bit units (Haswell, Zen 2 and later),
+ * server parts, Zen 5): 16 x 2 x 2 = 64. Zen 4 (double-pumped 256-bit units) is recognised and
+ * gets 32; other parts with one unit (Xeon Silver/Bronze) reach half of 64, so their MFU reads
+ * low by 2x; set DS_PEAK_FLOPS there. AVX2 with FMA: two 256-bit units (Haswell, Zen 2 and later),
  * 8 x 2 x 2 = 32. AVX without FMA: one 8-wide add and one 8-wide multiply per cycle, 16.
  * SSE: 8. Arm NEON: two 128-bit FMA pipes, 4 x 2 x 2 = 16.
  */
@@ -124,7 +124,10 @@ export function cpuPeakFlopsEstimate(opts: CpuPeakOptions = {}): CpuPeakEstimate
   const ghz = nominal ? Number(nominal[1]) : mhzValues.length > 0 ? Math.max(...mhzValues) / 1000 : fallback / 1000;
   if (!(ghz > 0)) throw new Error('cpuPeakFlops: cannot tell the CPU clock from /proc/cpuinfo or os.cpus(); set DS_PEAK_FLOPS to the peak fp32 flop/s');
 
-  const flopsPerCycle = FLOPS_PER_CYCLE[isa];
+  // Zen 4 (AMD family 25 with AVX-512) runs a 512-bit FMA as two halves on its 256-bit units:
+  // one per cycle, 32 flops (its sgemm peaks at ~32 x clock). Zen 5 (family 26) has full-width units.
+  const zen4 = isa === 'avx512' && first.vendor_id === 'AuthenticAMD' && Number(first['cpu family']) === 25;
+  const flopsPerCycle = zen4 ? 32 : FLOPS_PER_CYCLE[isa];
   return { flops: cores * ghz * 1e9 * flopsPerCycle, source: 'cpuinfo', cores, ghz, isa, flopsPerCycle };
 }
 

@@ -102,7 +102,8 @@ export async function runEngineRank(spec: RankSpec): Promise<void> {
   await destroyProcessGroup();
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free right now on 127.0.0.1, for a run's rendezvous. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

@@ -5,7 +5,6 @@
 // beside the STREAM triad and PyTorch's Adam (baselines.md).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { destroyProcessGroup, initDistributed } from '@ds/comm';
 import { fromFloat32Array, Generator, kernels, nn, randint, setNumThreads, type Tensor } from '@ds/core';
 import { initialize } from '@ds/engine';
@@ -14,6 +13,7 @@ import { cpuAdam, memoryReport, stage3Runtime } from '@ds/zero';
 import { ADAM_BYTES_PER_PARAM, ADAM_PARAMS } from './adam.js';
 import { BASELINES, GPT2_SIZES, HARDWARE } from './baselines.js';
 import { fillRandom, median, round, timeCalls } from './gemm.js';
+import { freePort } from './engine.js';
 import { gpt2Config } from './gpt2.js';
 import { note, type BenchRecord } from './report.js';
 
@@ -97,16 +97,6 @@ function parseRank(line: string) {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function runRanks(script: string, ranks: number, spec: ZeroRankSpec): Promise<RankResult[]> {
   const port = await freePort();

@@ -16,6 +16,8 @@ export { kernels, useKernels, setNumThreads, referenceKernels, type Kernels, typ
 export { flatten as flattenTensors, type FlatBuffer } from './flat.js';
 export * as functional from './ops/index.js';
 export * as nn from './nn/index.js';
+/** Levenshtein distance, for "did you mean" suggestions in error messages. */
+export { editDistance } from './nn/module.js';
 export * as optim from './optim/index.js';
 export {
   loadSafetensors, loadSafetensorsWithMetadata, saveSafetensors, readSafetensorsHeader, SafetensorsError, SUPPORTED_DTYPES,

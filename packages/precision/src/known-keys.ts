@@ -1,4 +1,5 @@
 // Rejects unknown option and config keys, suggesting the key that was probably meant.
+import { editDistance } from '@ds/core';
 
 /**
  * Throw a RangeError naming the first key of `obj` not in `known` (as `prefix` + key), with a
@@ -27,16 +28,3 @@ function closest(key: string, known: readonly string[]): string | null {
   return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
 }
 
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
-}

@@ -1,6 +1,7 @@
 // The ZeRO strategy: `zero({ stage: 2 })` by hand, or `strategyFromConfig(config)` for the
 // engine's resolved `zero_optimization` section. Stages 1 and 2 partition the optimizer state
 // and the gradients (./stage12); stage 3 also partitions the parameters (./stage3).
+import { editDistance } from '@ds/core';
 import type { EngineParts, Strategy, StrategyContext } from '@ds/strategy';
 import { ZERO_DEFAULTS, type OffloadOptions, type ZeroOptions } from './options.js';
 import { applyStage12 } from './stage12/apply-stage12.js';
@@ -199,18 +200,4 @@ function closest(key: string, known: readonly string[]): string | null {
     if (d < bestD) [best, bestD] = [k, d];
   }
   return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
 }

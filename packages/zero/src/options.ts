@@ -26,6 +26,8 @@ export interface ZeroOptions {
   sub_group_size: number;
   prefetch_bucket_size: number;
   param_persistence_threshold: number;
+  /** Stage 3: the most elements kept gathered in all (small parameters persist, in model order, until this total). */
+  model_persistence_threshold: number;
   max_live_parameters: number;
   max_reuse_distance: number;
   gather_16bit_weights_on_model_save: boolean;
@@ -49,6 +51,8 @@ export const ZERO_DEFAULTS: Omit<ZeroOptions, 'stage'> = {
   sub_group_size: 1_000_000_000,
   prefetch_bucket_size: 50_000_000,
   param_persistence_threshold: 100_000,
+  // DeepSpeed's sys.maxsize: no limit.
+  model_persistence_threshold: Number.MAX_SAFE_INTEGER,
   max_live_parameters: 1_000_000_000,
   max_reuse_distance: 1_000_000_000,
   gather_16bit_weights_on_model_save: false,

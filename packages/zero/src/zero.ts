@@ -21,7 +21,8 @@ const KEYS = ['stage', ...Object.keys(ZERO_DEFAULTS)];
 
 /** Keys that only stage 3 reads; set at stages 1-2 they change nothing, which is said once. */
 const STAGE3_ONLY: readonly (keyof ZeroOptions)[] = [
-  'sub_group_size', 'prefetch_bucket_size', 'param_persistence_threshold', 'max_live_parameters', 'max_reuse_distance', 'gather_16bit_weights_on_model_save',
+  'sub_group_size', 'prefetch_bucket_size', 'param_persistence_threshold', 'model_persistence_threshold', 'max_live_parameters', 'max_reuse_distance',
+  'gather_16bit_weights_on_model_save',
 ];
 
 /**
@@ -99,7 +100,7 @@ function resolveOptions(options: ZeroStrategyOptions): ZeroOptions {
   for (const k of ['contiguous_gradients', 'reduce_scatter', 'allgather_partitions', 'overlap_comm', 'round_robin_gradients', 'gather_16bit_weights_on_model_save', 'ignore_unused_parameters', 'load_from_fp32_weights'] as const) {
     if (typeof o[k] !== 'boolean') throw new TypeError(`zero_optimization.${k} must be true or false, got ${describe(o[k])}`);
   }
-  for (const k of ['reduce_bucket_size', 'allgather_bucket_size', 'sub_group_size', 'prefetch_bucket_size', 'param_persistence_threshold', 'max_live_parameters', 'max_reuse_distance'] as const) {
+  for (const k of ['reduce_bucket_size', 'allgather_bucket_size', 'sub_group_size', 'prefetch_bucket_size', 'param_persistence_threshold', 'model_persistence_threshold', 'max_live_parameters', 'max_reuse_distance'] as const) {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`zero_optimization.${k} must be an integer >= 0 (elements), got ${describe(v)}`);
   }
@@ -165,16 +166,18 @@ function rejectUnsupported(z: Record<string, unknown>): void {
   }
 }
 
-/** Stage-3 keys outside ZeroOptions, set away from their defaults at stages 1-2. */
+/**
+ * Stage-3 keys ds does not implement: set away from their defaults they are an error at stage 3
+ * (never silently ignored) and only noted at stages 1-2, where DeepSpeed ignores them too.
+ */
 function stage3Extras(z: Record<string, unknown>, stage: number): string[] {
-  const defaults: Record<string, unknown> = {
-    model_persistence_threshold: Number.MAX_SAFE_INTEGER, module_granularity_threshold: 0, use_all_reduce_for_fetch_params: false,
-  };
-  return Object.entries(defaults)
-    .filter(([k, d]) => z[k] !== undefined && z[k] !== d)
-    .map(([k]) => stage === 3
-      ? `zero_optimization.${k} = ${JSON.stringify(z[k])} is not implemented by ds's ZeRO stage 3 and has no effect (DeepSpeed's default behaviour is used)`
-      : `zero_optimization.${k} = ${JSON.stringify(z[k])} only applies to ZeRO stage 3; it has no effect at stage ${stage}`);
+  const defaults: Record<string, unknown> = { module_granularity_threshold: 0, use_all_reduce_for_fetch_params: false };
+  const set = Object.entries(defaults).filter(([k, d]) => z[k] !== undefined && z[k] !== d);
+  if (stage === 3 && set.length > 0) {
+    const [k, d] = set[0]!;
+    throw new RangeError(`zero_optimization.${k}: got ${JSON.stringify(z[k])}; ds's ZeRO stage 3 does not implement it (valid: ${JSON.stringify(d)})`);
+  }
+  return set.map(([k]) => `zero_optimization.${k} = ${JSON.stringify(z[k])} only applies to ZeRO stage 3; it has no effect at stage ${stage}`);
 }
 
 function stripUndefined(o: object): Record<string, unknown> {

@@ -6,6 +6,7 @@ import { functional as F, Generator, manualSeed, nn, randn, type Tensor } from '
 import { initialize } from '@ds/engine';
 import type { ZeroOptions } from '../src/options.js';
 import { stage3Runtime } from '../src/stage3/index.js';
+import { strategyFromConfig } from '../src/zero.js';
 import { stage3Strategy } from './fixtures/stage3-gpt2.js';
 
 function model(): nn.Sequential {
@@ -71,5 +72,21 @@ describe('ZeRO-3 options', () => {
     expect(stage3Runtime(engine.parts)!.mode).toBe('partitioned');
     expect(m.parameters().map((p) => p.numel)).toEqual([0, 0, 0, 0]);
     await engine.close();
+  });
+
+  it('model_persistence_threshold caps the elements small parameters keep gathered, in model order', async () => {
+    // weights 36 and 12, biases 6 and 2: under a cap of 40 the first weight (36) and the last bias (2) persist
+    const { engine, model: m } = await build({ model_persistence_threshold: 40 });
+    expect(stage3Runtime(engine.parts)!.records.map((r) => r.persistent)).toEqual([true, false, false, true]);
+    expect(m.parameters().map((p) => p.numel)).toEqual([36, 0, 0, 2]);
+    await engine.close();
+  });
+
+  it('stage-3 keys ds does not implement are errors at stage 3, and only noted at stage 2', () => {
+    expect(() => strategyFromConfig({ zero_optimization: { stage: 3, module_granularity_threshold: 5 } })).toThrow(
+      /zero_optimization\.module_granularity_threshold: got 5; ds's ZeRO stage 3 does not implement it \(valid: 0\)/,
+    );
+    expect(() => strategyFromConfig({ zero_optimization: { stage: 3, use_all_reduce_for_fetch_params: true } })).toThrow(/use_all_reduce_for_fetch_params: got true/);
+    expect(strategyFromConfig({ zero_optimization: { stage: 2, module_granularity_threshold: 5 } })).not.toBeNull();
   });
 });

@@ -65,6 +65,7 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
   const mode: Stage3Runtime['mode'] = groups.every((g) => syncGroups.has(g)) ? 'partitioned' : 'gathered';
 
   const records: PartitionedParam[] = [];
+  let persistedElements = 0;
   for (const [name, p] of named) {
     const group = groupOf.get(p)!;
     let rec = PartitionedParam.of(p);
@@ -80,7 +81,10 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
     } else {
       rec = PartitionedParam.fromFull(p, group, name);
     }
-    rec.persistent = !syncGroups.has(group) || rec.numel <= options.param_persistence_threshold;
+    // Small parameters persist, in model order, until model_persistence_threshold elements do.
+    const small = rec.numel <= options.param_persistence_threshold && persistedElements + rec.numel <= options.model_persistence_threshold;
+    rec.persistent = !syncGroups.has(group) || small;
+    if (small) persistedElements += rec.numel;
     records.push(rec);
   }
   // Persistent parameters of a model built partitioned (zeroInit) are gathered once, now.

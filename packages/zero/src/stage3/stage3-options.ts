@@ -7,6 +7,7 @@ const COUNT_KEYS = [
   'reduce_bucket_size',
   'prefetch_bucket_size',
   'param_persistence_threshold',
+  'model_persistence_threshold',
   'max_live_parameters',
   'max_reuse_distance',
   'sub_group_size',

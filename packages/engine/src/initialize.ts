@@ -8,7 +8,7 @@ import { formatConfig, missingPackageError, requiredPackages, resolveConfig, typ
 import { dataParallel, dataParallelFromConfig, replicatedGradNorm } from './data-parallel/index.js';
 import { Engine, broadcastModel, type SchedulerLike } from './engine.js';
 import { buildOptimizer } from './optimizers.js';
-import { basicReporter, type EngineReporter } from './report.js';
+import type { EngineReporter } from './report.js';
 import { createScheduler } from './lr/index.js';
 import { settingsFrom, type EngineSettings } from './settings.js';
 import { reporterFromConfig } from './reporter.js';
@@ -123,7 +123,10 @@ export async function createEngine(opts: CreateEngineOptions): Promise<Engine> {
     settings,
     config: {},
     log,
-    reporter: basicReporter({ log: log.info, isRankZero: world.rank === 0 }),
+    reporter: reporterFromConfig(
+      { steps_per_print: settings.stepsPerPrint, wall_clock_breakdown: settings.wallClockBreakdown, train_batch_size: settings.trainBatchSize },
+      { log: log.info, isRankZero: world.rank === 0 },
+    ),
   });
   engine.lrScheduler = opts.lrScheduler ?? null;
   return engine;

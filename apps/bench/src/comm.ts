@@ -1,14 +1,20 @@
 // Collective bandwidth (nccl-tests formulas: all-reduce busbw = algbw*2(n-1)/n; all-gather,
 // reduce-scatter and all-to-all = algbw*(n-1)/n) for each backend at 2 and 4 ranks:
-//  * inproc: ranks as threads of this process (@ds/comm's runCommBench);
+//  * inproc: ranks as threads of this process (@ds/comm's runCommBench), once with ordinary
+//    tensors (copied through shared memory) and once with allocShared tensors (what the engine's
+//    gradient buckets and ZeRO's flat buffers are: peers read and write them in place);
 //  * gloo: ranks as processes on this machine, each re-running this CLI with a hidden flag and
 //    meeting through MASTER_ADDR/MASTER_PORT; rank 0 prints the rows.
+// Then start-up: `ds run --nproc 2` to the first completed all-reduce, for each backend.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { runCommBench } from '@ds/comm';
 import { note, type BenchRecord } from './report.js';
 
 export const COMM_RANK_FLAG = '--comm-gloo-rank';
+export const COMM_FIRST_FLAG = '--comm-first-collective';
 const MiB = 1 << 20;
 
 export interface CommSuiteOptions {
@@ -30,16 +36,58 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
   const maxBytes = o.quick ? 64 * MiB : 256 * MiB;
   const sizes: number[] = [];
   for (let b = 4096; b <= maxBytes; b *= 4) sizes.push(b);
-  for (const ranks of [2, 4]) {
-    note(`comm inproc: ${ranks} ranks, ${sizes.length} sizes`);
-    const recs = await runCommBench({ ranks: [ranks], sizes, targetMs: o.quick ? 100 : 200 });
-    for (const r of recs) for (const x of record('inproc', r.ranks, r.op, r.bytes, r.latencyUs, r.algbwGBps, r.busbwGBps)) o.onRecord(x);
+  for (const shared of [false, true]) {
+    const backend = shared ? 'inproc-shared' : 'inproc';
+    for (const ranks of [2, 4]) {
+      note(`comm ${backend}: ${ranks} ranks, ${sizes.length} sizes`);
+      const recs = await runCommBench({ ranks: [ranks], sizes, shared, targetMs: o.quick ? 100 : 200 });
+      for (const r of recs) for (const x of record(backend, r.ranks, r.op, r.bytes, r.latencyUs, r.algbwGBps, r.busbwGBps)) o.onRecord(x);
+    }
   }
   for (const ranks of [2, 4]) {
     note(`comm gloo: ${ranks} processes`);
-    const rows = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : 64 * MiB);
+    const rows = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes);
     for (const r of rows) for (const x of record('gloo', ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord(x);
   }
+  const runs = o.quick ? 3 : 7;
+  for (const backend of ['inproc', 'gloo'] as const) {
+    note(`comm start-up: ds run --nproc 2 --backend ${backend}, ${runs} runs`);
+    const times: { first: number; exit: number }[] = [];
+    for (let i = 0; i < runs; i++) times.push(await firstCollective(backend, o.script));
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const context = { backend, ranks: 2, runs, exitMs: median(times.map((t) => t.exit)), pytorchMs: '2200-2900 (spawn + import + init + one all_reduce + destroy)' };
+    o.onRecord({ suite: 'comm', name: `${backend}_startup_first_collective_2r`, value: median(times.map((t) => t.first)), unit: 'ms', context });
+  }
+}
+
+/** Run `ds run --nproc 2` on this CLI's first-collective mode: ms to rank 0's first all-reduce, and to exit. */
+async function firstCollective(backend: 'inproc' | 'gloo', script: string): Promise<{ first: number; exit: number }> {
+  const cli = fileURLToPath(new URL('../../ds/dist/cli.js', import.meta.url));
+  if (!existsSync(cli)) throw new Error(`comm start-up: the ds CLI is not built (${cli}); run \`pnpm build\` first`);
+  const t0 = Date.now();
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'run', '--nproc', '2', '--backend', backend, script, COMM_FIRST_FLAG], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`comm start-up: ds run exited with ${code}`))));
+  });
+  const exit = Date.now() - t0;
+  const m = /first-collective (\d+)/.exec(out);
+  if (!m) throw new Error(`comm start-up: rank 0 printed no time: ${out.slice(0, 200)}`);
+  return { first: Number(m[1]) - t0, exit };
+}
+
+/** One rank under `ds run` (a child of firstCollective): join, all-reduce one value, report the time, leave. */
+export async function runFirstCollectiveRank(): Promise<void> {
+  const { initDistributed, destroyProcessGroup } = await import('@ds/comm');
+  const { Tensor } = await import('@ds/core');
+  const world = await initDistributed();
+  const t = new Tensor(new Float32Array([world.rank + 1]), [1], 'float32');
+  await world.allReduce(t);
+  const sum = (t.data() as Float32Array)[0];
+  if (sum !== (world.size * (world.size + 1)) / 2) throw new Error(`first collective: sum ${sum}`);
+  if (world.rank === 0) process.stdout.write(`first-collective ${Date.now()}\n`);
+  await destroyProcessGroup();
 }
 
 interface GlooRow { op: string; bytes: number; timeUs: number; algbw: number; busbw: number }

@@ -56,7 +56,7 @@ export async function runCommBench(opts: CommBenchOptions = {}): Promise<CommBen
       sizes: [...(opts.sizes ?? DEFAULT_BENCH_SIZES)],
       targetMs: opts.targetMs ?? 200,
       minIters: opts.minIters ?? 3,
-      maxIters: opts.maxIters ?? 2000,
+      maxIters: opts.maxIters ?? 100_000,
       shared: !!opts.shared,
     };
     const results = await launchInProcess<BenchRankResult[], BenchRankArgs>({ nprocs, script: benchScript(), args, timeoutMs: 120_000 });

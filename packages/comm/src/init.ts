@@ -186,7 +186,7 @@ export async function destroyProcessGroup(group?: ProcessGroup): Promise<void> {
 async function runAsThreads(n: number, script: string, timeoutMs: number): Promise<never> {
   if (!Number.isInteger(n)) throw new RangeError(`DS_INPROC_WORLD_SIZE must be a positive integer, got ${JSON.stringify(process.env.DS_INPROC_WORLD_SIZE)}`);
   try {
-    await launchInProcess({ nprocs: n, script: pathToFileURL(script), timeoutMs });
+    await launchInProcess({ nprocs: n, script: pathToFileURL(script), timeoutMs, argv: process.argv });
     process.exit(0);
   } catch (err) {
     process.stderr.write(`${err instanceof LaunchError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

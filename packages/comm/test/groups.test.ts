@@ -61,4 +61,10 @@ describe('allocShared tensors (read in place by peers)', () => {
       for (const failures of out) expect(failures).toEqual([]);
     }
   });
+  it('gives the same results when every rank keeps its tensors shared (results written into peers)', async () => {
+    for (const nprocs of [2, 4]) {
+      const out = await launchInProcess<string[]>({ nprocs, script, exportName: 'sharedEverywhere', timeoutMs: 10_000 });
+      for (const failures of out) expect(failures).toEqual([]);
+    }
+  });
 });

@@ -19,13 +19,15 @@ import { HeapAllocator, type Slabs } from './slab.js';
 const SLICE_MS = 100;
 /**
  * Polls before sleeping in Atomics.wait. Spinning only pays when every rank has a core of its
- * own; on an oversubscribed machine it steals the time the peer needs (measured: 4 KiB
- * all-reduce on 2 busy cores, 42 us with 100 polls, 95 us with 4000). DS_COMM_SPIN overrides.
+ * own (ranks <= cores): a futex wake-up costs ~30 us, a poll that sees the peer arrive well under
+ * 1 us (4 KiB all-reduce, 2 ranks on 2 idle cores: 31 us with 100 polls, 10 us with 2000). On an
+ * oversubscribed machine polling steals the time the peer needs (4 ranks on 2 cores: 70 us with
+ * 100 polls, 510 us with 30000), so it stays short there. DS_COMM_SPIN overrides.
  */
 function spinCount(worldSize: number): number {
   const env = process.env.DS_COMM_SPIN;
   if (env !== undefined && env !== '') return Math.max(0, Number(env) | 0);
-  return availableParallelism() > worldSize ? 2000 : 100;
+  return availableParallelism() >= worldSize ? 2000 : 100;
 }
 
 /** What a worker thread receives to join an in-process world. */

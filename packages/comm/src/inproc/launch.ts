@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { deserializeError, type SerializedError } from '../errors.js';
 import { defaultTimeoutMs } from '../group.js';
@@ -25,6 +25,8 @@ export interface LaunchOptions<A = unknown> {
   exportName?: string;
   /** Default collective timeout of the world group (default DS_COMM_TIMEOUT_MS or 5 minutes). */
   timeoutMs?: number;
+  /** `process.argv` inside each rank (default: [node, the script's path]); `ds run` passes its script's arguments through it. */
+  argv?: readonly string[];
   /** Extra environment variables for the ranks (each also gets RANK, LOCAL_RANK, WORLD_SIZE, ...). */
   env?: Record<string, string>;
   /** After the first rank fails, how long the others may run before they are terminated (default timeoutMs + 2 s). */
@@ -153,6 +155,7 @@ export async function spawnInProcess<R = unknown, A = unknown>(
       exportName: opts.exportName ?? 'default',
       args,
       tsx,
+      argv: [...(opts.argv ?? [process.execPath, url.startsWith('file:') ? fileURLToPath(url) : url])],
     };
     const env = {
       ...process.env,

@@ -16,6 +16,8 @@ export interface WorkerPayload {
   args: unknown;
   /** file: URL of tsx's ESM API to register first (when running TypeScript sources), or '' */
   tsx: string;
+  /** process.argv the rank's module sees (a worker's own is [node, '[worker eval]']) */
+  argv: string[];
 }
 
 /** This thread's in-process runtime, created on first use when the thread is a launched rank. */
@@ -56,6 +58,7 @@ const plain = (e) => e instanceof Error
   : { name: 'Error', message: String(e), fields: {} };
 (async () => {
   let value, error, failed = false;
+  process.argv.splice(0, process.argv.length, ...p.argv);
   try {
     if (p.tsx) (await import(p.tsx)).register();
     const mod = await import(p.script);

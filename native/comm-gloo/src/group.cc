@@ -31,6 +31,8 @@ constexpr uint8_t kHeaderSlotPrefix = 0x40;
 constexpr uint8_t kReduceScatterSlotPrefix = 0x41;
 constexpr uint8_t kP2pSlotPrefix = 0x42;
 constexpr uint8_t kDirectSlotPrefix = 0x43;
+// Tag of the barrier that ends connect(); collectives are tagged with their sequence number.
+constexpr uint32_t kConnectBarrierTag = 0xffffffffu;
 
 // All-reduces whose tensor, times the peers it goes to, is at most this many bytes exchange
 // everything in one round (see Core::directAllReduce). DS_GLOO_DIRECT_BYTES overrides; 0 = never.
@@ -210,6 +212,9 @@ void Worker::start(std::shared_ptr<Core> core) {
       }
       const bool last = t->op == Op::CLOSE;
       core->execute(*t);
+      core->markFinished(t);
+      // A post that fails means the environment is being torn down: no JS runs any more, so no
+      // waitFor can be blocked on this task.
       if (!core->post(t)) {
         for (auto& r : t->refs) r.SuppressDestruct();
         delete t;
@@ -224,6 +229,21 @@ bool Core::post(Task* t) {
   std::lock_guard<std::mutex> lock(doneGuard->mu);
   // An unlimited queue: BlockingCall never blocks, so holding the lock here is brief.
   return doneGuard->alive && done.BlockingCall(t, settleOnJs) == napi_ok;
+}
+
+void Core::markFinished(Task* t) {
+  {
+    std::lock_guard<std::mutex> lock(finishedMu_);
+    t->finished = true;
+  }
+  finishedCv_.notify_all();
+}
+
+void Core::waitFinished(Task* t) {
+  // No timeout of its own: the worker finishes every task by the task's deadline (or that of a
+  // task queued before it), exactly when the thread-safe function would have reported it.
+  std::unique_lock<std::mutex> lock(finishedMu_);
+  finishedCv_.wait(lock, [t] { return t->finished; });
 }
 
 void Core::releaseDoneCount() {
@@ -372,6 +392,13 @@ void Core::connect(Task& t) {
         peerAddrs[r] = std::string(v.begin(), v.end());
       }
       peerAddrs[rank] = mine;
+      // Nobody leaves the rendezvous before every member is done with the store: a store served
+      // from a peer's JS thread (rank 0's TCPStore) stops answering while that thread blocks in
+      // Work.wait(), which it may do right after connect() resolves.
+      gloo::BarrierOptions done(c);
+      done.setTag(kConnectBarrierTag);
+      done.setTimeout(initTimeout);
+      gloo::barrier(done);
     } else {
       peerAddrs[rank] = "(single rank)";
     }
@@ -795,6 +822,13 @@ Buf bufferArg(const Napi::Value& v, const char* what, Task& t) {
   return b;
 }
 
+// The optional completion callback: with it a call returns a ticket for waitFor instead of a promise.
+void callbackArg(const Napi::Value& v, Task& t) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsFunction()) throw Napi::TypeError::New(v.Env(), "onDone must be a function (error | null) => void");
+  t.onDone = Napi::Persistent(v.As<Napi::Function>());
+}
+
 DType dtypeArg(const Napi::Value& v) {
   const int64_t d = intArg(v, "dtype");
   if (d < 0 || d > 4) throw Napi::RangeError::New(v.Env(), "dtype code out of range");
@@ -832,6 +866,7 @@ Napi::Function Group::Init(Napi::Env env) {
                          InstanceMethod<&Group::Send>("send"),
                          InstanceMethod<&Group::Recv>("recv"),
                          InstanceMethod<&Group::Close>("close"),
+                         InstanceMethod<&Group::WaitFor>("waitFor"),
                          InstanceAccessor<&Group::GetSeq>("seq"),
                          InstanceAccessor<&Group::GetBroken>("broken"),
                          InstanceAccessor<&Group::GetPeerAddresses>("peerAddresses"),
@@ -906,23 +941,14 @@ void Group::settle(Napi::Env env, Task* t) {
     connecting_ = false;
     connected_ = t->error.empty();
   }
-  if (t->error.empty()) {
-    t->deferred.Resolve(env.Undefined());
-  } else {
-    Napi::Error err = Napi::Error::New(env, t->error);
-    err.Set("code", Napi::String::New(env, t->code.empty() ? "DS_COMM_ERROR" : t->code));
-    err.Set("op", Napi::String::New(env, opName(t->op)));
-    const bool collective = t->op != Op::SEND && t->op != Op::RECV && t->op != Op::CONNECT && t->op != Op::CLOSE;
-    err.Set("seq", Napi::Number::New(env, collective ? (double)t->seq : -1.0));
-    Napi::Array ranks = Napi::Array::New(env, t->culprits.size());
-    for (uint32_t i = 0; i < t->culprits.size(); i++) ranks.Set(i, Napi::Number::New(env, t->culprits[i]));
-    err.Set("ranks", ranks);
-    t->deferred.Reject(err.Value());
+  // An exception thrown by an onDone callback must not escape into the thread-safe function's
+  // C callback; it is rethrown into JS once the bookkeeping below is done.
+  std::optional<Napi::Error> thrown;
+  try {
+    finish(env, t);
+  } catch (const Napi::Error& e) {
+    thrown = e;
   }
-  if (t->fatal) {
-    for (auto& r : t->refs) graveyard_.push_back(std::move(r));
-  }
-  t->refs.clear();
   const bool closing = t->op == Op::CLOSE;
   if (closing) {
     if (core_->coll.thread.joinable()) core_->coll.thread.join();
@@ -934,6 +960,41 @@ void Group::settle(Napi::Env env, Task* t) {
     Unref();
   }
   if (closing) releaseDone();
+  if (thrown) thrown->ThrowAsJavaScriptException();
+}
+
+Napi::Error Group::errorOf(Napi::Env env, const Task& t) const {
+  Napi::Error err = Napi::Error::New(env, t.error);
+  err.Set("code", Napi::String::New(env, t.code.empty() ? "DS_COMM_ERROR" : t.code));
+  err.Set("op", Napi::String::New(env, opName(t.op)));
+  const bool collective = t.op != Op::SEND && t.op != Op::RECV && t.op != Op::CONNECT && t.op != Op::CLOSE;
+  err.Set("seq", Napi::Number::New(env, collective ? (double)t.seq : -1.0));
+  Napi::Array ranks = Napi::Array::New(env, t.culprits.size());
+  for (uint32_t i = 0; i < t.culprits.size(); i++) ranks.Set(i, Napi::Number::New(env, t.culprits[i]));
+  err.Set("ranks", ranks);
+  return err;
+}
+
+void Group::finish(Napi::Env env, Task* t) {
+  if (t->settled) return;  // waitFor settled it already; this is the thread-safe function's late delivery
+  t->settled = true;
+  if (t->ticket) waitable_.erase(t->ticket);
+  if (t->fatal) {
+    for (auto& r : t->refs) graveyard_.push_back(std::move(r));
+  }
+  t->refs.clear();
+  Napi::Value outcome = t->error.empty() ? env.Null() : errorOf(env, *t).Value();
+  if (t->deferred) {
+    if (t->error.empty()) {
+      t->deferred->Resolve(env.Undefined());
+    } else {
+      t->deferred->Reject(outcome);
+    }
+  }
+  if (!t->onDone.IsEmpty()) {
+    Napi::FunctionReference cb = std::move(t->onDone);
+    cb.Call(env.Undefined(), {outcome});
+  }
 }
 
 // Drops this object's count on the completion function (the worker threads hold their own).
@@ -944,29 +1005,49 @@ void Group::releaseDone() {
 }
 
 Napi::Value Group::submit(Napi::Env env, std::unique_ptr<Task> t, Worker& w) {
-  Napi::Promise promise = t->deferred.Promise();
   t->owner = this;
+  Napi::Value handle;
+  if (t->onDone.IsEmpty()) {
+    t->deferred.emplace(Napi::Promise::Deferred::New(env));
+    handle = t->deferred->Promise();
+  } else {
+    t->ticket = ++tickets_;
+    waitable_[t->ticket] = t.get();
+    handle = Napi::Number::New(env, (double)t->ticket);
+  }
   if (pending_++ == 0) {
     core_->done.Ref(env);
     Ref();  // keep this object (and so the threads) alive while calls are in flight
   }
   w.push(t.release());
-  return promise;
+  return handle;
 }
 
+// A call that failed before it was queued: settled now (its onDone runs before this returns).
 Napi::Value Group::rejectNow(Napi::Env env, std::unique_ptr<Task> t) {
-  Napi::Promise promise = t->deferred.Promise();
-  Napi::Error err = Napi::Error::New(env, t->error);
-  err.Set("code", Napi::String::New(env, t->code));
-  err.Set("op", Napi::String::New(env, opName(t->op)));
-  Napi::Array ranks = Napi::Array::New(env, t->culprits.size());
-  for (uint32_t i = 0; i < t->culprits.size(); i++) ranks.Set(i, Napi::Number::New(env, t->culprits[i]));
-  err.Set("ranks", ranks);
-  t->deferred.Reject(err.Value());
-  if (t->fatal) {
-    for (auto& r : t->refs) graveyard_.push_back(std::move(r));
+  Napi::Value handle;
+  if (t->onDone.IsEmpty()) {
+    t->deferred.emplace(Napi::Promise::Deferred::New(env));
+    handle = t->deferred->Promise();
+  } else {
+    // Not waitable: there is nothing left to wait for.
+    handle = Napi::Number::New(env, (double)++tickets_);
   }
-  return promise;
+  finish(env, t.get());
+  return handle;
+}
+
+// waitFor(ticket): blocks until the call with that ticket has run on its thread, then settles it
+// (its onDone runs before this returns). False when it was settled already.
+Napi::Value Group::WaitFor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t ticket = intArg(info[0], "ticket");
+  auto it = waitable_.find(static_cast<uint64_t>(ticket));
+  if (it == waitable_.end()) return Napi::Boolean::New(env, false);
+  Task* t = it->second;
+  core_->waitFinished(t);
+  finish(env, t);
+  return Napi::Boolean::New(env, true);
 }
 
 void Group::requireUsable(Napi::Env env, const char* what) {
@@ -988,7 +1069,7 @@ uint64_t Group::nextSeq(const Napi::Value& v) {
 
 std::unique_ptr<Task> Group::newCollective(Napi::Env env, Op op) {
   requireUsable(env, opName(op));
-  auto t = std::make_unique<Task>(env);
+  auto t = std::make_unique<Task>();
   t->op = op;
   return t;
 }
@@ -998,12 +1079,12 @@ Napi::Value Group::Connect(const Napi::CallbackInfo& info) {
   if (connected_ || connecting_) throw Napi::Error::New(env, "connect: already connected");
   if (closing_ || closed_) throw Napi::Error::New(env, "connect: the process group was destroyed");
   connecting_ = true;
-  auto t = std::make_unique<Task>(env);
+  auto t = std::make_unique<Task>();
   t->op = Op::CONNECT;
   return submit(env, std::move(t), core_->coll);
 }
 
-// allReduce(buf, dtype, op, timeoutMs, shape, seq?)
+// allReduce(buf, dtype, op, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::AllReduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::ALLREDUCE);
@@ -1013,10 +1094,11 @@ Napi::Value Group::AllReduce(const Napi::CallbackInfo& info) {
   t->timeoutMs = intArg(info[3], "timeoutMs");
   t->shape = intArray(info[4], "shape");
   t->seq = nextSeq(info[5]);
+  callbackArg(info[6], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// reduce(buf, dtype, op, root, timeoutMs, shape, seq?)
+// reduce(buf, dtype, op, root, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::Reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::REDUCE);
@@ -1028,10 +1110,11 @@ Napi::Value Group::Reduce(const Napi::CallbackInfo& info) {
   t->timeoutMs = intArg(info[4], "timeoutMs");
   t->shape = intArray(info[5], "shape");
   t->seq = nextSeq(info[6]);
+  callbackArg(info[7], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// broadcast(buf, dtype, root, timeoutMs, shape, seq?)
+// broadcast(buf, dtype, root, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::Broadcast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::BROADCAST);
@@ -1042,10 +1125,11 @@ Napi::Value Group::Broadcast(const Napi::CallbackInfo& info) {
   t->timeoutMs = intArg(info[3], "timeoutMs");
   t->shape = intArray(info[4], "shape");
   t->seq = nextSeq(info[5]);
+  callbackArg(info[6], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// allGather(out, in, dtype, timeoutMs, shape, seq?)
+// allGather(out, in, dtype, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::AllGather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::ALLGATHER);
@@ -1056,10 +1140,11 @@ Napi::Value Group::AllGather(const Napi::CallbackInfo& info) {
   t->shape = intArray(info[4], "shape");
   if (t->a.bytes != t->b.bytes * (size_t)core_->size) throw Napi::RangeError::New(env, "allGather: output must hold size x input");
   t->seq = nextSeq(info[5]);
+  callbackArg(info[6], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// reduceScatter(out, in, dtype, op, timeoutMs, shape, seq?)
+// reduceScatter(out, in, dtype, op, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::ReduceScatter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::REDUCE_SCATTER);
@@ -1071,10 +1156,11 @@ Napi::Value Group::ReduceScatter(const Napi::CallbackInfo& info) {
   t->shape = intArray(info[5], "shape");
   if (t->b.bytes != t->a.bytes * (size_t)core_->size) throw Napi::RangeError::New(env, "reduceScatter: input must hold size x output");
   t->seq = nextSeq(info[6]);
+  callbackArg(info[7], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// allToAll(out, in, dtype, outCounts | null, inCounts | null, timeoutMs, shape, seq?)
+// allToAll(out, in, dtype, outCounts | null, inCounts | null, timeoutMs, shape, seq?, onDone?)
 Napi::Value Group::AllToAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::ALLTOALL);
@@ -1105,19 +1191,21 @@ Napi::Value Group::AllToAll(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "allToAll: input and output must have the same size, divisible by the group size");
   }
   t->seq = nextSeq(info[7]);
+  callbackArg(info[8], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// barrier(timeoutMs, seq?)
+// barrier(timeoutMs, seq?, onDone?)
 Napi::Value Group::Barrier(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, Op::BARRIER);
   t->timeoutMs = intArg(info[0], "timeoutMs");
   t->seq = nextSeq(info[1]);
+  callbackArg(info[2], *t);
   return submit(env, std::move(t), core_->coll);
 }
 
-// send(buf, dtype, dst, tag, timeoutMs, shape) / recv(buf, dtype, src, tag, timeoutMs, shape)
+// send(buf, dtype, dst, tag, timeoutMs, shape, onDone?) / recv(buf, dtype, src, tag, timeoutMs, shape, onDone?)
 Napi::Value Group::p2p(const Napi::CallbackInfo& info, bool isSend) {
   Napi::Env env = info.Env();
   auto t = newCollective(env, isSend ? Op::SEND : Op::RECV);
@@ -1127,6 +1215,7 @@ Napi::Value Group::p2p(const Napi::CallbackInfo& info, bool isSend) {
   const int64_t tag = intArg(info[3], "tag");
   t->timeoutMs = intArg(info[4], "timeoutMs");
   t->shape = intArray(info[5], "shape");
+  callbackArg(info[6], *t);
   if (t->root < 0 || t->root >= core_->size || t->root == core_->rank) {
     throw Napi::RangeError::New(env, std::string(isSend ? "send: dst " : "recv: src ") + std::to_string(t->root) +
                                          " must be another rank of the group (0.." + std::to_string(core_->size - 1) +
@@ -1174,7 +1263,7 @@ Napi::Value Group::Close(const Napi::CallbackInfo& info) {
     return d.Promise();
   }
   closing_ = true;
-  auto t = std::make_unique<Task>(env);
+  auto t = std::make_unique<Task>();
   t->op = Op::CLOSE;
   return submit(env, std::move(t), core_->coll);
 }

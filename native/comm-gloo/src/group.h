@@ -1,7 +1,9 @@
 // A Gloo process group exposed to JS: one gloo::Context (TCP transport), one comm thread that
 // runs the collectives in issue order, and one thread that waits for point-to-point transfers
 // (posted on the JS thread so they never block each other). Results come back to the JS thread
-// through a thread-safe function that settles each call's promise.
+// through a thread-safe function that settles each call (its promise, or its completion callback).
+// The JS thread may also block until one call has finished (waitFor) and settle it at once; the
+// thread-safe function's later delivery of that call then only does the bookkeeping.
 //
 // JS API (class Group): see the Init() table in group.cc and packages/comm-gloo/src/native.ts.
 #pragma once
@@ -14,8 +16,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <gloo/context.h>
@@ -38,8 +42,6 @@ struct Buf {
 
 /** One call from JS: built on the JS thread, run on a worker thread, settled on the JS thread. */
 struct Task {
-  explicit Task(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-
   Op op = Op::NONE;
   DType dtype = DType::F32;
   RedOp redop = RedOp::SUM;
@@ -60,11 +62,17 @@ struct Task {
   std::string code;
   std::vector<int> culprits;
   bool fatal = false;  // the group is unusable; keep the buffers alive until destroy
+  /** The worker has run it (guarded by Core::finishedMu_); from then on only the JS thread touches it. */
+  bool finished = false;
 
   // JS-thread only.
   Group* owner = nullptr;
+  uint64_t ticket = 0;
+  bool settled = false;
   std::vector<Napi::ObjectReference> refs;
-  Napi::Promise::Deferred deferred;
+  /** Settled through `onDone(error | null)` when the caller gave one, else through this promise. */
+  Napi::FunctionReference onDone;
+  std::optional<Napi::Promise::Deferred> deferred;
 };
 
 class Core;
@@ -121,6 +129,10 @@ class Core : public std::enable_shared_from_this<Core> {
   std::shared_ptr<DoneGuard> doneGuard = std::make_shared<DoneGuard>();
   /** Hands a finished task to the JS thread; false when that is no longer possible. */
   bool post(Task* t);
+  /** Marks `t` run (waking a JS thread blocked on it in waitFor). */
+  void markFinished(Task* t);
+  /** Blocks the calling (JS) thread until a worker has run `t`. */
+  void waitFinished(Task* t);
   /** Drops one thread count on `done` (if it still exists). */
   void releaseDoneCount();
 
@@ -146,6 +158,8 @@ class Core : public std::enable_shared_from_this<Core> {
   std::unique_ptr<char[]> scratch_[2];
   size_t scratchBytes_[2] = {0, 0};
 
+  std::mutex finishedMu_;
+  std::condition_variable finishedCv_;
   std::mutex brokenMu_;
   std::string broken_;
   std::mutex graveMu_;
@@ -160,6 +174,7 @@ class Group : public Napi::ObjectWrap<Group> {
   explicit Group(const Napi::CallbackInfo& info);
   ~Group() override;
 
+  /** The thread-safe function's delivery of a finished task: settles it (unless waitFor did) and frees it. */
   void settle(Napi::Env env, Task* t);
 
  private:
@@ -177,8 +192,14 @@ class Group : public Napi::ObjectWrap<Group> {
   Napi::Value GetSeq(const Napi::CallbackInfo& info);
   Napi::Value GetBroken(const Napi::CallbackInfo& info);
   Napi::Value GetPeerAddresses(const Napi::CallbackInfo& info);
+  Napi::Value WaitFor(const Napi::CallbackInfo& info);
+
+  /** Resolves / rejects the call (or calls its onDone) once; the task stays owned by the caller. */
+  void finish(Napi::Env env, Task* t);
+  Napi::Error errorOf(Napi::Env env, const Task& t) const;
 
   Napi::Value p2p(const Napi::CallbackInfo& info, bool isSend);
+  /** Queues `t` on `w`; returns its promise, or its ticket when it settles through onDone. */
   Napi::Value submit(Napi::Env env, std::unique_ptr<Task> t, Worker& w);
   Napi::Value rejectNow(Napi::Env env, std::unique_ptr<Task> t);
   void requireUsable(Napi::Env env, const char* what);
@@ -194,6 +215,9 @@ class Group : public Napi::ObjectWrap<Group> {
   bool closed_ = false;
   bool doneReleased_ = false;
   uint64_t seq_ = 0;
+  uint64_t tickets_ = 0;
+  /** Calls settled through onDone that are still in flight, by ticket (what waitFor can wait on). */
+  std::unordered_map<uint64_t, Task*> waitable_;
   std::vector<Napi::ObjectReference> graveyard_;
 };
 

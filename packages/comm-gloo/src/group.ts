@@ -1,7 +1,8 @@
 // The gloo backend's ProcessGroup. @ds/comm's BaseProcessGroup validates the arguments,
-// numbers the calls, times them for the comms logger and makes Work handles; this class hands
-// flat buffers to the binding (which runs each collective on the group's comm thread, in issue
-// order, off the JS thread) and turns the binding's errors into @ds/comm's error classes.
+// numbers the calls and times them for the comms logger; this class hands flat buffers to the
+// binding (which runs each collective on the group's comm thread, in issue order, off the JS
+// thread), wraps each call in a GlooWork (whose wait() blocks until the call is done) and turns
+// the binding's errors into @ds/comm's error classes.
 import { functional, type Tensor } from '@ds/core';
 import {
   BaseProcessGroup,
@@ -9,16 +10,16 @@ import {
   CommMismatchError,
   CommTimeoutError,
   GroupAbortedError,
-  PromiseWork,
   RankFailedError,
   type BackendWork,
   type CollectiveOp,
   type CollectiveRequest,
   type RunContext,
 } from '@ds/comm';
-import { DTYPE_CODE, REDUCE_OP_CODE, type GlooNative, type NativeCommError, type NativeGroup } from './native.js';
+import { DTYPE_CODE, REDUCE_OP_CODE, type GlooNative, type NativeCommError, type NativeGroup, type OnDone } from './native.js';
 import { storeHandler, type StoreLike } from './rendezvous.js';
 import { allocLike, flatView } from './tensors.js';
+import { GlooWork } from './work.js';
 
 /** Everything a group (and the subgroups it creates) needs to rendezvous. */
 export interface GroupConfig {
@@ -88,48 +89,41 @@ export class GlooProcessGroup extends BaseProcessGroup {
     const { call, timeoutMs } = ctx;
     const seq = call.seq;
     const g = this.#native;
-    let p: Promise<void>;
+    let issue: (onDone: OnDone) => number;
+    let onSuccess: (() => void) | undefined;
     switch (req.kind) {
       case 'allReduce': {
         const t = req.tensor;
-        p = g.allReduce(t.data() as never, DTYPE_CODE[t.dtype], REDUCE_OP_CODE[req.reduceOp], timeoutMs, t.shape, seq);
+        issue = (done) => g.allReduce(t.data() as never, DTYPE_CODE[t.dtype], REDUCE_OP_CODE[req.reduceOp], timeoutMs, t.shape, seq, done);
         break;
       }
       case 'reduce': {
         const t = req.tensor;
-        p = g.reduce(t.data() as never, DTYPE_CODE[t.dtype], REDUCE_OP_CODE[req.reduceOp], req.root, timeoutMs, t.shape, seq);
+        issue = (done) => g.reduce(t.data() as never, DTYPE_CODE[t.dtype], REDUCE_OP_CODE[req.reduceOp], req.root, timeoutMs, t.shape, seq, done);
         break;
       }
       case 'broadcast': {
         const t = req.tensor;
-        p = g.broadcast(t.data() as never, DTYPE_CODE[t.dtype], req.root, timeoutMs, t.shape, seq);
+        issue = (done) => g.broadcast(t.data() as never, DTYPE_CODE[t.dtype], req.root, timeoutMs, t.shape, seq, done);
         break;
       }
       case 'allGatherInto': {
         const { output, input } = req;
-        p = g.allGather(output.data() as never, input.data() as never, DTYPE_CODE[input.dtype], timeoutMs, input.shape, seq);
+        issue = (done) => g.allGather(output.data() as never, input.data() as never, DTYPE_CODE[input.dtype], timeoutMs, input.shape, seq, done);
         break;
       }
       case 'allGather': {
         const { outputs, input } = req;
         const n = input.numel;
         const flat = allocLike(input, n * this.size);
-        p = g
-          .allGather(flat, input.data() as never, DTYPE_CODE[input.dtype], timeoutMs, input.shape, seq)
-          .then(() => outputs.forEach((o, i) => functional.writeElements(o, flat.subarray(i * n, (i + 1) * n))));
+        issue = (done) => g.allGather(flat, input.data() as never, DTYPE_CODE[input.dtype], timeoutMs, input.shape, seq, done);
+        onSuccess = () => outputs.forEach((o, i) => functional.writeElements(o, flat.subarray(i * n, (i + 1) * n)));
         break;
       }
       case 'reduceScatter': {
         const { output, input } = req;
-        p = g.reduceScatter(
-          output.data() as never,
-          input.data() as never,
-          DTYPE_CODE[input.dtype],
-          REDUCE_OP_CODE[req.reduceOp],
-          timeoutMs,
-          input.shape,
-          seq,
-        );
+        const op = REDUCE_OP_CODE[req.reduceOp];
+        issue = (done) => g.reduceScatter(output.data() as never, input.data() as never, DTYPE_CODE[input.dtype], op, timeoutMs, input.shape, seq, done);
         break;
       }
       case 'allToAll': {
@@ -138,26 +132,36 @@ export class GlooProcessGroup extends BaseProcessGroup {
         const outRowElems = output.shape[0] === 0 ? rowElems : output.numel / output.shape[0]!;
         const outCounts = req.outputSplits.map((s) => s * outRowElems);
         const inCounts = req.inputSplits.map((s) => s * rowElems);
-        p = g.allToAll(output.data() as never, input.data() as never, DTYPE_CODE[input.dtype], outCounts, inCounts, timeoutMs, input.shape, seq);
+        issue = (done) =>
+          g.allToAll(output.data() as never, input.data() as never, DTYPE_CODE[input.dtype], outCounts, inCounts, timeoutMs, input.shape, seq, done);
         break;
       }
       case 'barrier':
-        p = g.barrier(timeoutMs, seq);
+        issue = (done) => g.barrier(timeoutMs, seq, done);
         break;
     }
-    return new PromiseWork(p.catch((err: unknown) => Promise.reject(this.#wrap(call.op, err))));
+    return GlooWork.start(g, issue, (err) => this.#wrap(call.op, err), onSuccess);
   }
 
   protected runSend(tensor: Tensor, dst: number, tag: number, ctx: RunContext): BackendWork {
     const v = flatView(tensor);
-    const p = this.#native.send(v.data, DTYPE_CODE[tensor.dtype], dst, tag, ctx.timeoutMs, tensor.shape);
-    return new PromiseWork(p.catch((err: unknown) => Promise.reject(this.#wrap('send', err))));
+    const g = this.#native;
+    return GlooWork.start(
+      g,
+      (done) => g.send(v.data, DTYPE_CODE[tensor.dtype], dst, tag, ctx.timeoutMs, tensor.shape, done),
+      (err) => this.#wrap('send', err),
+    );
   }
 
   protected runRecv(tensor: Tensor, src: number, tag: number, ctx: RunContext): BackendWork {
     const v = flatView(tensor);
-    const p = this.#native.recv(v.data, DTYPE_CODE[tensor.dtype], src, tag, ctx.timeoutMs, tensor.shape).then(() => v.writeBack());
-    return new PromiseWork(p.catch((err: unknown) => Promise.reject(this.#wrap('recv', err))));
+    const g = this.#native;
+    return GlooWork.start(
+      g,
+      (done) => g.recv(v.data, DTYPE_CODE[tensor.dtype], src, tag, ctx.timeoutMs, tensor.shape, done),
+      (err) => this.#wrap('recv', err),
+      () => v.writeBack(),
+    );
   }
 
   protected async runNewGroup(ranks: readonly number[], ctx: RunContext): Promise<GlooProcessGroup | null> {

@@ -28,16 +28,50 @@ export interface NativeGroupOptions {
 type Buf = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 
 /**
- * The binding's Group; every method returns a promise settled from the comm thread. `seq`
- * numbers a collective (the same on every rank); without it the group counts its own calls.
+ * Completion callback of a call: null when it succeeded, else the error it failed with (a
+ * NativeCommError). Called exactly once, on the JS thread.
+ */
+export type OnDone = (error: Error | null) => void;
+
+/**
+ * The binding's Group. Without `onDone` a call returns a promise settled from the comm thread
+ * (through the event loop). With `onDone` it returns a ticket instead, and the call settles by
+ * calling `onDone` once: from the event loop, or inside `waitFor(ticket)`, which blocks the JS
+ * thread until the call has run. `seq` numbers a collective (the same on every rank); without
+ * it the group counts its own calls.
  */
 export interface NativeGroup {
   connect(): Promise<void>;
+  allReduce(buf: Buf, dtype: number, op: number, timeoutMs: number, shape: readonly number[], seq: number | undefined, onDone: OnDone): number;
   allReduce(buf: Buf, dtype: number, op: number, timeoutMs: number, shape: readonly number[], seq?: number): Promise<void>;
+  reduce(buf: Buf, dtype: number, op: number, dst: number, timeoutMs: number, shape: readonly number[], seq: number | undefined, onDone: OnDone): number;
   reduce(buf: Buf, dtype: number, op: number, dst: number, timeoutMs: number, shape: readonly number[], seq?: number): Promise<void>;
+  broadcast(buf: Buf, dtype: number, src: number, timeoutMs: number, shape: readonly number[], seq: number | undefined, onDone: OnDone): number;
   broadcast(buf: Buf, dtype: number, src: number, timeoutMs: number, shape: readonly number[], seq?: number): Promise<void>;
+  allGather(out: Buf, input: Buf, dtype: number, timeoutMs: number, shape: readonly number[], seq: number | undefined, onDone: OnDone): number;
   allGather(out: Buf, input: Buf, dtype: number, timeoutMs: number, shape: readonly number[], seq?: number): Promise<void>;
+  reduceScatter(
+    out: Buf,
+    input: Buf,
+    dtype: number,
+    op: number,
+    timeoutMs: number,
+    shape: readonly number[],
+    seq: number | undefined,
+    onDone: OnDone,
+  ): number;
   reduceScatter(out: Buf, input: Buf, dtype: number, op: number, timeoutMs: number, shape: readonly number[], seq?: number): Promise<void>;
+  allToAll(
+    out: Buf,
+    input: Buf,
+    dtype: number,
+    outCounts: readonly number[] | null,
+    inCounts: readonly number[] | null,
+    timeoutMs: number,
+    shape: readonly number[],
+    seq: number | undefined,
+    onDone: OnDone,
+  ): number;
   allToAll(
     out: Buf,
     input: Buf,
@@ -48,9 +82,18 @@ export interface NativeGroup {
     shape: readonly number[],
     seq?: number,
   ): Promise<void>;
+  barrier(timeoutMs: number, seq: number | undefined, onDone: OnDone): number;
   barrier(timeoutMs: number, seq?: number): Promise<void>;
+  send(buf: Buf, dtype: number, dst: number, tag: number, timeoutMs: number, shape: readonly number[], onDone: OnDone): number;
   send(buf: Buf, dtype: number, dst: number, tag: number, timeoutMs: number, shape: readonly number[]): Promise<void>;
+  recv(buf: Buf, dtype: number, src: number, tag: number, timeoutMs: number, shape: readonly number[], onDone: OnDone): number;
   recv(buf: Buf, dtype: number, src: number, tag: number, timeoutMs: number, shape: readonly number[]): Promise<void>;
+  /**
+   * Blocks the JS thread until the call with this ticket has run on its thread (it ends by its
+   * timeout at the latest, counted from when the comm thread starts it), then calls its onDone.
+   * False when the call had been settled already.
+   */
+  waitFor(ticket: number): boolean;
   close(): Promise<void>;
   /** Sequence number of the next collective. */
   readonly seq: number;

@@ -47,7 +47,7 @@ describe.skipIf(reason !== null)('gloo collectives across processes', () => {
     expect(outs[1]!.result.checks).toBe(5);
   });
 
-  it('async collectives leave the event loop free and progress while the rank computes', async () => {
+  it("collectives leave the event loop free while awaited, Work.wait() blocks until done, and ops progress while the rank computes", async () => {
     const outs = await run(2, 'overlap');
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
     const r0 = outs[0]!.result;
@@ -58,6 +58,7 @@ describe.skipIf(reason !== null)('gloo collectives across processes', () => {
     expect(r0.value).toBe(3);
     expect(r0.completedAtIssue).toBe(false);
     expect(r0.completedAfter).toBe(true);
+    expect(r0.valueAfter).toBe(3);
     // rank 1 joined 600 ms late; a 10 ms interval kept firing on rank 0 meanwhile
     expect(r0.ticks).toBeGreaterThanOrEqual(20);
     // The all-reduce ran during the busy loop, so little of it is left afterwards.

@@ -129,7 +129,8 @@ function stepRecords(spec: ZeroRankSpec, results: RankResult[]): BenchRecord[] {
   const shared = {
     size: 'small', ranks: results.length, threadsPerRank: results[0]!.threads, dtype: 'fp32', optimizer: 'AdamW', stage: spec.stage,
     offloadOptimizer: spec.offload ? 'cpu' : 'none', backend: 'gloo processes', microBatch: s.batch, seq: s.seq,
-    ...(spec.stage === 3 ? { stage3Mode: results[0]!.mode, note: 'gloo cannot finish a collective inside a module hook: parameters stay gathered between steps' } : {}),
+    ...(spec.stage === 3 ? { stage3Mode: results[0]!.mode } : {}),
+    ...(results[0]!.mode === 'gathered' ? { note: 'the backend cannot finish a collective inside a module hook: parameters stay gathered between steps' } : {}),
   };
   return [
     {

@@ -1,7 +1,7 @@
 // Acceptance: golden GPT-2 trajectories (a), (b), (c) under ZeRO stage 3 through initialize(), at
 // 2 and 4 in-process ranks and 2 processes over Gloo: losses (and, with clipping, gradient
 // norms) must match the single-process PyTorch reference within the manifest tolerance, while
-// every rank holds only its partitions (ceil(numel/W) elements per parameter).
+// every rank holds only its partitions (ceil(numel/W) elements per parameter) between steps.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,28 @@ function expectClose(actual: number[], expected: number[], tol: { atol: number; 
     const e = expected[i]!;
     if (!(Math.abs(a - e) <= tol.atol + tol.rtol * Math.abs(e))) expect.fail(`${what}[${i}] = ${a}, expected ${e} (atol ${tol.atol}, rtol ${tol.rtol})`);
   });
+}
+
+/** Every parameter released between steps; this rank's slices are all it holds. */
+function expectPartitioned(out: Stage3Trajectory[], n: number): void {
+  const partitionElements = expectedPartitionElements(n);
+  for (const r of out) {
+    expect(r.mode).toBe('partitioned');
+    expect(r.warnings.filter((w) => w.includes('stay gathered'))).toEqual([]);
+    expect(r.persistent).toBe(0);
+    expect(r.residentParamElements).toBe(0);
+    expect(r.partitionElements).toBe(partitionElements);
+    // Parameter bytes per rank: Ψ·4/W for fp32, plus under 4 bytes of padding per parameter.
+    expect(r.partitionBytes).toBeGreaterThanOrEqual((r.modelElements * 4) / n);
+    expect(r.partitionBytes).toBeLessThan((r.modelElements * 4) / n + 4 * 28);
+    expect(r.partitionElements).toBeLessThan(r.modelElements / n + 28);
+    // Optimizer (fp32 master = the partition itself) and AdamW's two moments: this rank's slices only.
+    expect(r.optimizerParamElements).toBe(partitionElements);
+    expect(r.optimizerStateElements).toBe(2 * partitionElements);
+    expect(r.stats.fetches).toBeGreaterThan(0);
+    expect(r.stats.traceLength).toBeGreaterThan(0);
+    expect(r.stats.traceInvalidations).toBe(0);
+  }
 }
 
 function check(setup: Setup, out: Stage3Trajectory[]): void {
@@ -55,24 +77,8 @@ describe('ZeRO-3: golden GPT-2 trajectories through initialize()', () => {
         const out = await launchInProcess<Stage3Trajectory, Stage3Args>({ nprocs: n, script: FIXTURE, exportName: 'trajectory', args: { setup, zero: PARTITIONED }, timeoutMs: 60_000 });
         expect(out[0]!.microBatch * out[0]!.gas * n).toBe(4);
         check(setup, out);
-        const partitionElements = expectedPartitionElements(n);
-        for (const r of out) {
-          expect(r.mode).toBe('partitioned');
-          expect(r.persistent).toBe(0);
-          // Between steps no parameter holds its full data; each rank holds only its slices.
-          expect(r.residentParamElements).toBe(0);
-          expect(r.partitionElements).toBe(partitionElements);
-          // Parameter bytes per rank: Ψ·4/W for fp32, plus under 4 bytes of padding per parameter.
-          expect(r.partitionBytes).toBeGreaterThanOrEqual((r.modelElements * 4) / n);
-          expect(r.partitionBytes).toBeLessThan((r.modelElements * 4) / n + 4 * 28);
-          expect(r.partitionElements).toBeLessThan(r.modelElements / n + 28);
-          // Optimizer (fp32 master = the partition itself) and AdamW's two moments: this rank's slices only.
-          expect(r.optimizerParamElements).toBe(partitionElements);
-          expect(r.optimizerStateElements).toBe(2 * partitionElements);
-          expect(r.stateNames).toEqual(['zero']);
-          expect(r.stats.traceLength).toBeGreaterThan(0);
-          expect(r.stats.traceInvalidations).toBe(0);
-        }
+        expectPartitioned(out, n);
+        for (const r of out) expect(r.stateNames).toEqual(['zero']);
       });
     }
   }
@@ -88,16 +94,30 @@ describe('ZeRO-3: golden GPT-2 trajectories through initialize()', () => {
     }
   });
 
+  it("b_adamw_clip over a backend that finishes collectives only on the event loop: parameters stay gathered ('gathered' mode)", async () => {
+    const args: Stage3Args = { setup: 'b_adamw_clip', zero: PARTITIONED, eventLoopBackend: true };
+    const out = await launchInProcess<Stage3Trajectory, Stage3Args>({ nprocs: 2, script: FIXTURE, exportName: 'trajectory', args, timeoutMs: 60_000 });
+    check('b_adamw_clip', out);
+    const partitionElements = expectedPartitionElements(2);
+    for (const r of out) {
+      expect(r.mode).toBe('gathered');
+      expect(r.persistent).toBe(28);
+      expect(r.residentParamElements).toBe(r.modelElements);
+      expect(r.stats.fetches + r.stats.prefetches).toBe(0);
+      // Gradients and optimizer state are still partitioned.
+      expect(r.partitionElements).toBe(partitionElements);
+      expect(r.optimizerStateElements).toBe(2 * partitionElements);
+    }
+    expect(out[0]!.warnings.some((w) => w.includes('parameters stay gathered between steps'))).toBe(true);
+  });
+
   for (const setup of ['a_adamw', 'b_adamw_clip', 'c_adamw_accum2'] as const) {
     it(`${setup} on 2 processes (gloo)`, async () => {
       const out = await runProcesses<Stage3Trajectory>(FIXTURE, 2, 'DS_ZERO3_SCENARIO', { setup, zero: PARTITIONED });
       check(setup, out);
-      for (const r of out) {
-        // Gloo finishes collectives only through the event loop: parameters stay gathered,
-        // gradients and optimizer state are still partitioned.
-        expect(r.mode).toBe('gathered');
-        expect(r.partitionElements).toBe(expectedPartitionElements(2));
-      }
+      // Gloo's Work.wait() blocks until the gather is done, so parameters are gathered inside
+      // the module hooks and released after, as in-process.
+      expectPartitioned(out, 2);
     });
   }
 });

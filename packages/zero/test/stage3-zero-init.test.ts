@@ -58,15 +58,19 @@ describe('zeroInit', () => {
   it('trains exactly like the normally built model under stage 3; a modifier-rank edit reaches partitions and masters', async () => {
     const out = await launch<TrainResult>(2, 'train');
     for (const r of out) {
+      expect(r.mode).toBe('partitioned');
+      expect(r.residentElements).toBe(0);
       expect(r.partitioned).toEqual(r.normal);
       expect(r.masterAfterEdit).toEqual(Array(32).fill(0.25));
       expect(r.lossAfterEdit).toBe(r.baselineLossAfterEdit);
     }
   });
 
-  it('zeroInit over 2 processes (gloo): parameters are gathered once at initialize, training matches the normal model', async () => {
+  it('zeroInit over 2 processes (gloo): stays partitioned and trains exactly like the normally built model', async () => {
     const out = await runProcesses<TrainResult>(FIXTURE, 2, 'DS_ZERO3_INIT_SCENARIO', {});
     for (const r of out) {
+      expect(r.mode).toBe('partitioned');
+      expect(r.residentElements).toBe(0);
       expect(r.partitioned).toEqual(r.normal);
       expect(r.masterAfterEdit).toEqual(Array(32).fill(0.25));
       expect(r.lossAfterEdit).toBe(r.baselineLossAfterEdit);

@@ -25,10 +25,11 @@ export interface Stage3Runtime {
   readonly flats: readonly FlatPartition[];
   readonly coordinator: ParameterCoordinator;
   /**
-   * 'partitioned': parameters are gathered around their uses and released after. 'gathered':
-   * the backend cannot finish a collective inside a synchronous hook (Gloo), so every parameter
-   * stays gathered between steps (as if stage3_param_persistence_threshold were unlimited);
-   * gradients and optimizer state are still partitioned.
+   * 'partitioned': parameters are gathered around their uses and released after (the in-process
+   * and Gloo backends). 'gathered': the backend cannot finish a collective inside a synchronous
+   * hook (its Work.wait() does not complete the operation), so every parameter stays gathered
+   * between steps (as if stage3_param_persistence_threshold were unlimited); gradients and
+   * optimizer state are still partitioned.
    */
   readonly mode: 'partitioned' | 'gathered';
   readonly stats: CoordinatorStats;
@@ -43,7 +44,7 @@ export function stage3Runtime(parts: { model: object }): Stage3Runtime | undefin
 
 /**
  * Apply ZeRO stage 3 to `parts`. Returns a promise only when parameters must first be gathered
- * through a backend that finishes collectives asynchronously (a zeroInit model over Gloo): a
+ * through a backend that finishes collectives only asynchronously (a zeroInit model over such a backend): a
  * strategy should return what this returns so the engine waits for it.
  */
 export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: ZeroOptions): void | Promise<void> {

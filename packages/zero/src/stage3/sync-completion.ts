@@ -1,8 +1,8 @@
 // ZeRO-3 gathers parameters inside module and autograd hooks, which are synchronous. Whether a
-// collective can be finished there depends on the backend: Work.wait() of the in-process
-// backend drives the operation to completion before it returns (Work.isCompleted() is then
-// true); a backend whose completions arrive through the event loop (Gloo) cannot finish one
-// until the hook has returned. These helpers ask the Work contract which case applies.
+// collective can be finished there depends on the backend: Work.wait() of the in-process and
+// Gloo backends blocks until the operation is done (Work.isCompleted() is then true); a backend
+// whose Work.wait() only returns a promise that the event loop settles cannot finish one until
+// the hook has returned. These helpers ask the Work contract which case applies.
 import type { ProcessGroup, Work } from '@ds/comm';
 
 const probed = new WeakMap<ProcessGroup, boolean>();

@@ -98,7 +98,8 @@ export class Engine {
 
   /**
    * Backward of `loss` divided by the accumulation steps (and multiplied by the loss scale);
-   * gradient reduction starts from hooks while backward runs. Returns the GAS-scaled loss.
+   * gradient reduction starts from hooks while backward runs, and gradients accumulated outside
+   * autograd (bf16 into fp32) are folded in right after it. Returns the GAS-scaled loss.
    */
   backward(loss: Tensor): Tensor {
     this.#requireOptimizer('backward');
@@ -109,9 +110,12 @@ export class Engine {
     this.#stepLoss += value;
     this.#stepLossCount++;
     const scale = this.parts.lossScale.scale;
-    this.parts.gradSync.beforeBackward(this.isGradientAccumulationBoundary());
+    const boundary = this.isGradientAccumulationBoundary();
+    const sync = this.parts.gradSync;
+    sync.beforeBackward(boundary);
     this.#reporter.timers.start('bwd');
     (scale !== 1 ? scaledForGas.mul(scale) : scaledForGas).backward();
+    sync.afterBackward?.(boundary);
     this.#reporter.timers.stop('bwd');
     return scaledForGas;
   }

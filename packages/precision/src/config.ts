@@ -6,7 +6,7 @@ import { describeValue } from './invalid-argument.js';
 import { checkKnownKeys } from './known-keys.js';
 import type { NonFiniteMode } from './mixed-precision-updater.js';
 import { precision, type PrecisionOptions } from './precision.js';
-import type { HalfDType } from './kernels/types.js';
+import type { GradAccumDType, HalfDType } from './kernels/types.js';
 
 export interface PrecisionConfig {
   /** 'float16' when `fp16.enabled`, 'bfloat16' when `bf16.enabled` (or the legacy `bfloat16` section). */
@@ -27,6 +27,11 @@ export interface PrecisionConfig {
   minLossScale: number;
   /** `bf16.nonfinite` (a ds key): 'error' (default) stops on an inf/NaN gradient, 'skip' skips the step. */
   nonfinite: NonFiniteMode;
+  /**
+   * `data_types.grad_accum_dtype`; default 'float32' for bf16 without ZeRO, else the model dtype.
+   * With ZeRO (`zero_optimization.stage` >= 1) always the model dtype here: ZeRO accumulates itself.
+   */
+  gradAccumDtype: GradAccumDType;
 }
 
 const FP16_KEYS = [
@@ -55,8 +60,9 @@ export function parsePrecisionConfig(config: Readonly<Record<string, unknown>>):
 
   const base: PrecisionConfig = {
     dtype: 'float16', autoCast: false, lossScale: 0, initialScalePower: 16, lossScaleWindow: 1000, hysteresis: 2,
-    consecutiveHysteresis: false, minLossScale: 1, nonfinite: 'error',
+    consecutiveHysteresis: false, minLossScale: 1, nonfinite: 'error', gradAccumDtype: 'float16',
   };
+  const accum = gradAccumFrom(config);
   if (bf16) {
     bool(bf16, bfKey, 'immediate_grad_update', false);
     const mode = bf16.nonfinite ?? 'error';
@@ -76,17 +82,44 @@ export function parsePrecisionConfig(config: Readonly<Record<string, unknown>>):
       throw new RangeError('fp16.fp16_master_weights_and_grads: true is not supported: @ds/precision keeps fp32 master weights and gradients; remove the key or set it to false');
     }
   }
-  if (fpOn) return { ...base, dtype: 'float16' };
-  if (bfOn) return { ...base, dtype: 'bfloat16' };
+  const zero = zeroStage(config) >= 1;
+  if (fpOn) return { ...base, dtype: 'float16', gradAccumDtype: zero ? 'float16' : (accum ?? 'float16') };
+  if (bfOn) return { ...base, dtype: 'bfloat16', gradAccumDtype: zero ? 'bfloat16' : (accum ?? 'float32') };
   return null;
+}
+
+const ACCUM_ALIASES: Record<string, GradAccumDType> = {
+  fp32: 'float32', float32: 'float32', float: 'float32', 'torch.float32': 'float32', 'torch.float': 'float32',
+  fp16: 'float16', float16: 'float16', half: 'float16', 'torch.float16': 'float16', 'torch.half': 'float16',
+  bf16: 'bfloat16', bfloat16: 'bfloat16', bfloat: 'bfloat16', 'torch.bfloat16': 'bfloat16',
+};
+
+/** `data_types.grad_accum_dtype` in any DeepSpeed spelling, or null when unset. */
+function gradAccumFrom(config: Readonly<Record<string, unknown>>): GradAccumDType | null {
+  const dataTypes = config.data_types;
+  if (dataTypes === undefined || dataTypes === null) return null;
+  if (typeof dataTypes !== 'object' || Array.isArray(dataTypes)) {
+    throw new TypeError(`data_types: expected an object such as { "grad_accum_dtype": "fp32" }, got ${describeValue(dataTypes)}`);
+  }
+  const v = (dataTypes as Section).grad_accum_dtype;
+  if (v === undefined || v === null) return null;
+  const d = typeof v === 'string' ? ACCUM_ALIASES[v.toLowerCase()] : undefined;
+  if (!d) throw new RangeError(`data_types.grad_accum_dtype must be "fp32", "fp16" or "bf16" (or null), got ${describeValue(v)}`);
+  return d;
+}
+
+function zeroStage(config: Readonly<Record<string, unknown>>): number {
+  const z = config.zero_optimization as { stage?: unknown } | undefined | null;
+  return z && typeof z === 'object' && typeof z.stage === 'number' ? z.stage : 0;
 }
 
 /** The options `precision()` takes for a parsed config. */
 export function precisionOptionsFrom(c: PrecisionConfig): PrecisionOptions {
-  if (c.dtype === 'bfloat16') return { dtype: 'bfloat16', nonfinite: c.nonfinite };
+  if (c.dtype === 'bfloat16') return { dtype: 'bfloat16', nonfinite: c.nonfinite, gradAccumDtype: c.gradAccumDtype };
   return {
     dtype: 'float16',
     autoCast: c.autoCast,
+    gradAccumDtype: c.gradAccumDtype,
     lossScaler: c.lossScale > 0
       ? c.lossScale
       : {

@@ -6,6 +6,7 @@ export { DynamicLossScaler, LossScaleAtMinimumError } from './dynamic-loss-scale
 export { StaticLossScaler } from './static-loss-scaler.js';
 export { MixedPrecisionUpdater, NonFiniteGradientError } from './mixed-precision-updater.js';
 export { MasterWeights } from './master-weights.js';
+export { Fp32GradAccumulation } from './fp32-grad-accumulation.js';
 export { overflowAcross } from './overflow-across.js';
 export { castModule, castTensorInPlace } from './cast-module.js';
 export { unscaleToMaster } from './kernels/unscale.js';
@@ -20,4 +21,4 @@ export type { LossScaler } from './loss-scaler.js';
 export type { MixedPrecisionUpdaterInit, NonFiniteMode } from './mixed-precision-updater.js';
 export type { MasterPair } from './master-weights.js';
 export type { UnscaleOptions } from './kernels/unscale.js';
-export type { GradDType, HalfDType, PrecisionKernels } from './kernels/types.js';
+export type { GradAccumDType, GradDType, HalfDType, PrecisionKernels } from './kernels/types.js';

@@ -67,19 +67,65 @@ export class MasterWeights implements Checkpointable {
         master.grad = null;
         return;
       }
-      if (g.numel !== master.numel) {
-        throw new RangeError(`mixed precision: the gradient of '${name}' has ${g.numel} elements but the parameter has ${master.numel}`);
-      }
-      if (g.dtype !== 'float32' && g.dtype !== 'float16' && g.dtype !== 'bfloat16') {
-        throw new TypeError(`mixed precision: the gradient of '${name}' is ${g.dtype}; expected a floating-point gradient`);
-      }
-      const buf = (this.#gradBuffers[i] ??= zeros(master.shape));
-      const src = (g.isContiguous() ? g : g.contiguous()).data() as Float32Array | Uint16Array;
-      const finite = unscaleToMaster(src, g.dtype as GradDType, buf.data<'float32'>(), invScale);
+      const buf = this.#gradBuffer(i);
+      const finite = unscaleToMaster(gradData(g, master, name), g.dtype as GradDType, buf.data<'float32'>(), invScale);
       master.grad = buf;
       if (!finite && firstBad < 0) firstBad = i;
     });
     return firstBad;
+  }
+
+  /**
+   * fp32 gradient accumulation: add every 16-bit gradient, as it is (still loss-scaled), into its
+   * master's fp32 gradient and drop the 16-bit one. The first micro-batch of a step writes the
+   * buffer instead of adding to it, so no zeroing pass is needed; the buffers are allocated once
+   * and reused every step. A master whose parameter never got a gradient keeps none.
+   */
+  foldGrads(): void {
+    this.pairs.forEach(({ half, master, name }, i) => {
+      const g = half.grad;
+      if (!g) return;
+      const src = gradData(g, master, name);
+      const acc = master.grad;
+      if (acc) {
+        if (acc.dtype !== 'float32' || !acc.isContiguous()) {
+          throw new TypeError(`mixed precision: the accumulated gradient of '${name}' is a ${acc.isContiguous() ? '' : 'non-contiguous '}${acc.dtype} tensor; expected a contiguous float32 one`);
+        }
+        unscaleToMaster(src, g.dtype as GradDType, acc.data<'float32'>(), 1, { accumulate: true });
+      } else {
+        const buf = this.#gradBuffer(i);
+        unscaleToMaster(src, g.dtype as GradDType, buf.data<'float32'>(), 1);
+        master.grad = buf;
+      }
+      // Dropped rather than zeroed: the next backward then adopts the gradient it computes
+      // instead of adding it into a zeroed 16-bit buffer (one pass less, same values).
+      half.grad = null;
+    });
+  }
+
+  /**
+   * The counterpart of `unscaleGrads` for gradients accumulated with `foldGrads` (and reduced
+   * across ranks): multiply the masters' fp32 gradients by `invScale` in place. Returns the index
+   * in `pairs` of the first with an inf or NaN, or -1 when all are finite.
+   */
+  unscaleMasterGrads(invScale: number): number {
+    let firstBad = -1;
+    this.pairs.forEach(({ master, name }, i) => {
+      const g = master.grad;
+      if (!g) return;
+      if (g.dtype !== 'float32' || !g.isContiguous()) {
+        throw new TypeError(`mixed precision: the accumulated gradient of '${name}' is a ${g.isContiguous() ? '' : 'non-contiguous '}${g.dtype} tensor; expected a contiguous float32 one`);
+      }
+      const d = g.data<'float32'>();
+      // In place is safe: every kernel reads element i before it writes element i.
+      const finite = unscaleToMaster(d, 'float32', d, invScale);
+      if (!finite && firstBad < 0) firstBad = i;
+    });
+    return firstBad;
+  }
+
+  #gradBuffer(i: number): Tensor {
+    return (this.#gradBuffers[i] ??= zeros(this.pairs[i]!.master.shape));
   }
 
   /** The masters' gradients that exist (those of parameters that received one). */
@@ -150,4 +196,14 @@ export class MasterWeights implements Checkpointable {
     });
     this.copyToHalf();
   }
+}
+
+function gradData(g: Tensor, master: Tensor, name: string): Float32Array | Uint16Array {
+  if (g.numel !== master.numel) {
+    throw new RangeError(`mixed precision: the gradient of '${name}' has ${g.numel} elements but the parameter has ${master.numel}`);
+  }
+  if (g.dtype !== 'float32' && g.dtype !== 'float16' && g.dtype !== 'bfloat16') {
+    throw new TypeError(`mixed precision: the gradient of '${name}' is ${g.dtype}; expected a floating-point gradient`);
+  }
+  return (g.isContiguous() ? g : g.contiguous()).data() as Float32Array | Uint16Array;
 }

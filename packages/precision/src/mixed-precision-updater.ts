@@ -1,6 +1,7 @@
 // The optimizer step under mixed precision: unscale the 16-bit gradients into fp32 master
-// gradients, agree across ranks on overflow, skip (or fail) on inf/NaN, clip, step the fp32
-// masters, round them back into the model, and let the loss scaler learn from the outcome.
+// gradients (or, with fp32 accumulation, the fp32 sums already there), agree across ranks on
+// overflow, skip (or fail) on inf/NaN, clip, step the fp32 masters, round them back into the
+// model, and let the loss scaler learn from the outcome.
 import { noGrad, tensor } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
 import type { EngineParts, StepResult, Updater } from '@ds/strategy';
@@ -8,7 +9,7 @@ import type { LossScaler } from './loss-scaler.js';
 import { DynamicLossScaler } from './dynamic-loss-scaler.js';
 import type { MasterWeights } from './master-weights.js';
 import { overflowAcross } from './overflow-across.js';
-import type { HalfDType } from './kernels/types.js';
+import type { GradAccumDType, HalfDType } from './kernels/types.js';
 
 /** What a bfloat16 step does when a gradient is inf or NaN. */
 export type NonFiniteMode = 'error' | 'skip';
@@ -27,6 +28,12 @@ export interface MixedPrecisionUpdaterInit {
   gradientClipping: number;
   /** bfloat16 only: 'error' (default) or 'skip'. float16 always skips. */
   nonfinite: NonFiniteMode;
+  /**
+   * Where gradients accumulate across micro-batches: 'float32' when the masters' gradients
+   * already hold the (reduced) fp32 sums (`MasterWeights.foldGrads`), else the 16-bit `.grad`
+   * the step unscales from (default).
+   */
+  gradAccumDtype?: GradAccumDType;
   log(message: string): void;
 }
 
@@ -61,7 +68,14 @@ export class MixedPrecisionUpdater implements Updater {
     // updates. DeepSpeed divides by the scale after its update (issue #2686), which is off by the
     // scale factor on every step where the scale was just raised.
     const usedScale = scaler.scale;
-    const firstBad = masters.unscaleGrads(1 / usedScale);
+    let firstBad: number;
+    if (this.#init.gradAccumDtype === 'float32') {
+      // Normally nothing is left to fold: gradient sync folded every micro-batch.
+      masters.foldGrads();
+      firstBad = masters.unscaleMasterGrads(1 / usedScale);
+    } else {
+      firstBad = masters.unscaleGrads(1 / usedScale);
+    }
     const overflow = await overflowAcross(firstBad >= 0, groups);
     if (overflow) {
       if (dtype === 'bfloat16' && this.#init.nonfinite === 'error') await this.#throwNonFinite(step, firstBad);

@@ -8,9 +8,10 @@ import { describeValue } from './invalid-argument.js';
 import { checkKnownKeys } from './known-keys.js';
 import type { LossScaler } from './loss-scaler.js';
 import { MasterWeights } from './master-weights.js';
+import { Fp32GradAccumulation } from './fp32-grad-accumulation.js';
 import { MixedPrecisionUpdater, type NonFiniteMode } from './mixed-precision-updater.js';
 import { StaticLossScaler } from './static-loss-scaler.js';
-import type { HalfDType } from './kernels/types.js';
+import type { GradAccumDType, HalfDType } from './kernels/types.js';
 
 export interface PrecisionOptions {
   /** The dtype the model's parameters and computation use. */
@@ -25,6 +26,13 @@ export interface PrecisionOptions {
   nonfinite?: NonFiniteMode;
   /** Cast floating-point tensor arguments of the model's forward to `dtype` (DeepSpeed `fp16.auto_cast`). Default false. */
   autoCast?: boolean;
+  /**
+   * The dtype gradients accumulate in across micro-batches (DeepSpeed `data_types.grad_accum_dtype`):
+   * 'float32' adds every micro-batch's 16-bit gradient into the fp32 master's gradient right after
+   * backward; `dtype` sums them in the parameters' 16-bit `.grad`. Default: 'float32' for
+   * bfloat16, 'float16' for float16.
+   */
+  gradAccumDtype?: GradAccumDType;
 }
 
 /** What applyPrecision set up (the parts it replaced are in `parts`). */
@@ -36,7 +44,7 @@ export interface AppliedPrecision {
   updater: MixedPrecisionUpdater | null;
 }
 
-const OPTION_KEYS = ['dtype', 'lossScaler', 'nonfinite', 'autoCast'];
+const OPTION_KEYS = ['dtype', 'lossScaler', 'nonfinite', 'autoCast', 'gradAccumDtype'];
 
 /**
  * Mixed precision as a strategy: `precision({ dtype: 'float16' })` (dynamic loss scaling),
@@ -80,6 +88,10 @@ export function applyPrecision(parts: EngineParts, ctx: StrategyContext, options
   }
   const masters = MasterWeights.swapIntoOptimizer(optimizer, dtype, names);
   parts.state.set('fp32_master_weights', masters);
+  const gradAccumDtype = gradAccumDtypeOf(options);
+  // No checkpoint holds the fp32 sums: the engine saves at accumulation boundaries, after the
+  // step cleared them, just as it never saved the 16-bit gradients they replace.
+  if (gradAccumDtype === 'float32') parts.gradSync = new Fp32GradAccumulation(parts.gradSync, masters);
   const updater = new MixedPrecisionUpdater({
     dtype,
     parts,
@@ -89,11 +101,19 @@ export function applyPrecision(parts: EngineParts, ctx: StrategyContext, options
     groups: [ctx.world],
     gradientClipping: ctx.gradientClipping,
     nonfinite: options.nonfinite ?? 'error',
+    gradAccumDtype,
     log: (m) => ctx.log(m),
   });
   parts.updater = updater;
-  ctx.log(`[precision] ${dtype}: ${masters.pairs.length} parameters with fp32 master weights; loss scale: ${describeScaler(scaler)}`);
+  ctx.log(
+    `[precision] ${dtype}: ${masters.pairs.length} parameters with fp32 master weights; loss scale: ${describeScaler(scaler)}; ` +
+      `gradients accumulate in ${gradAccumDtype}`,
+  );
   return { scaler, masters, updater };
+}
+
+function gradAccumDtypeOf(options: PrecisionOptions): GradAccumDType {
+  return options.gradAccumDtype ?? (options.dtype === 'bfloat16' ? 'float32' : options.dtype);
 }
 
 function makeScaler(options: PrecisionOptions): LossScaler {
@@ -122,7 +142,7 @@ function checkOptions(options: PrecisionOptions): void {
     throw new TypeError(`${where}: options must be an object such as { dtype: 'float16' }, got ${describeValue(options)}`);
   }
   checkKnownKeys(options as unknown as Record<string, unknown>, OPTION_KEYS, 'precision() option');
-  const { dtype, lossScaler, nonfinite, autoCast } = options;
+  const { dtype, lossScaler, nonfinite, autoCast, gradAccumDtype } = options;
   if (dtype !== 'float16' && dtype !== 'bfloat16') {
     throw new RangeError(`${where}: 'dtype' must be 'float16' or 'bfloat16', got ${describeValue(dtype)}`);
   }
@@ -139,6 +159,9 @@ function checkOptions(options: PrecisionOptions): void {
     if (nonfinite !== 'error' && nonfinite !== 'skip') {
       throw new RangeError(`${where}: 'nonfinite' must be 'error' or 'skip', got ${describeValue(nonfinite)}`);
     }
+  }
+  if (gradAccumDtype !== undefined && gradAccumDtype !== 'float32' && gradAccumDtype !== dtype) {
+    throw new RangeError(`${where}: 'gradAccumDtype' must be 'float32' or the model dtype '${dtype}', got ${describeValue(gradAccumDtype)}`);
   }
   if (autoCast !== undefined && typeof autoCast !== 'boolean') {
     throw new TypeError(`${where}: 'autoCast' must be a boolean, got ${describeValue(autoCast)}`);

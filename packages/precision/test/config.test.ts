@@ -16,7 +16,7 @@ describe('parsePrecisionConfig', () => {
   it('fills DeepSpeed defaults for fp16', () => {
     expect(parsePrecisionConfig({ fp16: { enabled: true } })).toEqual({
       dtype: 'float16', autoCast: false, lossScale: 0, initialScalePower: 16, lossScaleWindow: 1000, hysteresis: 2,
-      consecutiveHysteresis: false, minLossScale: 1, nonfinite: 'error',
+      consecutiveHysteresis: false, minLossScale: 1, nonfinite: 'error', gradAccumDtype: 'float16',
     });
   });
 
@@ -25,7 +25,7 @@ describe('parsePrecisionConfig', () => {
       fp16: { enabled: true, initial_scale_power: 8, loss_scale_window: 2, hysteresis: 3, consecutive_hysteresis: true, min_loss_scale: 0.25, auto_cast: true },
     })!;
     expect(precisionOptionsFrom(c)).toEqual({
-      dtype: 'float16', autoCast: true,
+      dtype: 'float16', autoCast: true, gradAccumDtype: 'float16',
       lossScaler: { initScale: 256, scaleWindow: 2, hysteresis: 3, consecutiveHysteresis: true, minScale: 0.25 },
     });
     expect(precisionOptionsFrom(parsePrecisionConfig({ fp16: { enabled: true, loss_scale: 138 } })!).lossScaler).toBe(138);
@@ -35,7 +35,20 @@ describe('parsePrecisionConfig', () => {
     expect(parsePrecisionConfig({ bf16: { enabled: true } })?.dtype).toBe('bfloat16');
     expect(parsePrecisionConfig({ bfloat16: { enabled: true, nonfinite: 'skip' } })).toMatchObject({ dtype: 'bfloat16', nonfinite: 'skip' });
     expect(parsePrecisionConfig({ bf16: { enabled: false }, bfloat16: { enabled: true } })).toBeNull();
-    expect(precisionOptionsFrom(parsePrecisionConfig({ bf16: { enabled: true, immediate_grad_update: true } })!)).toEqual({ dtype: 'bfloat16', nonfinite: 'error' });
+    expect(precisionOptionsFrom(parsePrecisionConfig({ bf16: { enabled: true, immediate_grad_update: true } })!)).toEqual({ dtype: 'bfloat16', nonfinite: 'error', gradAccumDtype: 'float32' });
+  });
+
+  it('reads data_types.grad_accum_dtype: fp32 for bf16 without ZeRO by default, the model dtype otherwise', () => {
+    const accum = (config: Record<string, unknown>) => parsePrecisionConfig(config)!.gradAccumDtype;
+    expect(accum({ bf16: { enabled: true } })).toBe('float32');
+    expect(accum({ bf16: { enabled: true }, data_types: { grad_accum_dtype: 'torch.bfloat16' } })).toBe('bfloat16');
+    expect(accum({ bf16: { enabled: true }, data_types: { grad_accum_dtype: null } })).toBe('float32');
+    expect(accum({ fp16: { enabled: true }, data_types: { grad_accum_dtype: 'float' } })).toBe('float32');
+    // ZeRO accumulates gradients itself: precision leaves them in the model dtype.
+    expect(accum({ bf16: { enabled: true }, zero_optimization: { stage: 1 } })).toBe('bfloat16');
+    expect(accum({ bf16: { enabled: true }, zero_optimization: { stage: 2 }, data_types: { grad_accum_dtype: 'fp32' } })).toBe('bfloat16');
+    expect(() => accum({ bf16: { enabled: true }, data_types: { grad_accum_dtype: 'fp64' } }))
+      .toThrow('data_types.grad_accum_dtype must be "fp32", "fp16" or "bf16" (or null), got string "fp64"');
   });
 
   it('names the key path, what was wrong and what is valid', () => {

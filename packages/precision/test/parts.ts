@@ -60,6 +60,7 @@ export async function trainStep(parts: EngineParts, loss: () => Tensor, inject?:
   const scale = parts.lossScale.scale;
   (scale !== 1 ? l.mul(scale) : l).backward();
   inject?.();
+  parts.gradSync.afterBackward?.(true);
   await parts.gradSync.finish();
   const r = await parts.updater.step();
   parts.updater.zeroGrad();

@@ -9,4 +9,4 @@ export type {
   StrategyContext,
   Updater,
 } from './types.js';
-export { reduceGroupOf, setReduceGroup, trainableParams } from './params.js';
+export { gradHolderOf, reduceGroupOf, setGradHolder, setReduceGroup, trainableParams } from './params.js';

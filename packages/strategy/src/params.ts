@@ -5,6 +5,7 @@ import type { Tensor } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
 
 const REDUCE_GROUP = 'reduceGroup';
+const GRAD_HOLDER = 'gradHolder';
 
 /** Make `param`'s gradient reduce over `group` instead of the engine's data-parallel group. */
 export function setReduceGroup(param: Tensor, group: ProcessGroup): void {
@@ -15,6 +16,25 @@ export function setReduceGroup(param: Tensor, group: ProcessGroup): void {
 export function reduceGroupOf(param: Tensor, fallback: ProcessGroup): ProcessGroup {
   const g = param.meta[REDUCE_GROUP];
   return g === undefined ? fallback : (g as ProcessGroup);
+}
+
+/**
+ * Accumulate `param`'s gradient across micro-batches in `holder.grad` (a bfloat16 parameter's in
+ * its fp32 master) instead of in `param.grad`. The strategy that sets this folds `param.grad`
+ * into the holder after every backward (`GradientSync.afterBackward`) and clears it; gradient
+ * synchronisers then reduce `holder.grad`, once, after the boundary micro-batch is folded in.
+ */
+export function setGradHolder(param: Tensor, holder: Tensor): void {
+  if (holder.shape.join(',') !== param.shape.join(',')) {
+    throw new RangeError(`setGradHolder: 'holder' has shape [${holder.shape.join(', ')}] but the parameter has shape [${param.shape.join(', ')}]; they must match`);
+  }
+  param.meta[GRAD_HOLDER] = holder;
+}
+
+/** The tensor whose `.grad` holds `param`'s accumulated gradient: its holder if set, else `param`. */
+export function gradHolderOf(param: Tensor): Tensor {
+  const h = param.meta[GRAD_HOLDER];
+  return h === undefined ? param : (h as Tensor);
 }
 
 /** Trainable parameters (requiresGrad), each once even when tied (shared by two modules). */

@@ -26,6 +26,12 @@ export interface GradientSync {
   readonly name: string;
   /** Called before each micro-batch's backward; `boundary` marks the last micro-batch of a step. */
   beforeBackward(boundary: boolean): void;
+  /**
+   * Called after each micro-batch's backward returned, before `finish` at the boundary. A
+   * strategy that accumulates gradients outside autograd (see `setGradHolder`) folds the
+   * micro-batch's gradients into its buffers here; a wrapper must forward the call.
+   */
+  afterBackward?(boundary: boolean): void;
   /** Resolves when every gradient of the step is reduced (averaged) and in place. Called at the boundary. */
   finish(): Promise<void>;
   /** Remove hooks and free buffers. */

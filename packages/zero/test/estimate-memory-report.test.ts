@@ -48,16 +48,19 @@ describe('memoryReport vs modelStateBytes at stage 0', () => {
     });
   });
 
-  it('bf16 with fp32 masters: 2 psi + 2 psi + 12 psi (masters, exp_avg, exp_avg_sq)', async () => {
+  it('bf16 with fp32 masters: 2 psi + 4 psi (fp32-accumulated gradients) + 12 psi (masters, exp_avg, exp_avg_sq)', async () => {
     const { report, psi, model } = await measured({ bf16: { enabled: true } });
     expect(model.parameters().every((p) => p.dtype === 'bfloat16')).toBe(true);
     const want = modelStateBytes({ params: psi, stage: 0, worldSize: 1, dtype: 'bf16', optimizer: 'adamw' });
+    // Without ZeRO, bf16 gradients accumulate in fp32 (data_types.grad_accum_dtype), in the
+    // masters' gradients, and the bf16 ones are dropped after backward: the paper's 16-bit
+    // gradient elements, 4 bytes wide.
     expect({ parameters: report.parameters, gradients: report.gradients, optimizer: report.optimizer })
-      .toEqual({ parameters: want.params, gradients: want.gradients, optimizer: want.optimizer });
+      .toEqual({ parameters: want.params, gradients: 2 * want.gradients, optimizer: want.optimizer });
     const byWhat = Object.fromEntries(report.entries.map((e) => [e.what, e.bytes]));
     expect(byWhat).toEqual({
       'bfloat16 parameters': 2 * psi,
-      'bfloat16 gradients': 2 * psi,
+      'float32 gradients of optimizer-held copies': 4 * psi,
       'float32 parameter copies held by the optimizer': 4 * psi,
       "optimizer state 'expAvg'": 4 * psi,
       "optimizer state 'expAvgSq'": 4 * psi,

@@ -3,10 +3,13 @@
 // marks it ready; a bucket whose gradients are all ready is packed into its flat buffer,
 // cast to the communication dtype and all-reduced asynchronously while backward goes on.
 // `finish()` reduces what backward never touched (unused parameters count as zero), waits,
-// and writes the averaged gradients back.
+// and writes the averaged gradients back. A parameter whose gradient another strategy
+// accumulates outside autograd (`setGradHolder`: bf16 into fp32 masters) is reduced from its
+// holder in `finish()` instead, after the boundary micro-batch was folded in, as DeepSpeed
+// reduces BF16_Optimizer's fp32 gradients at the boundary.
 import { allocShared, isShared, type ProcessGroup, type Work } from '@ds/comm';
 import { noGrad, zeros, type DType, type Tensor } from '@ds/core';
-import { reduceGroupOf, type GradientSync } from '@ds/strategy';
+import { gradHolderOf, reduceGroupOf, type GradientSync } from '@ds/strategy';
 import { planBuckets, type Bucket } from './buckets.js';
 
 export interface DataParallelOptions {
@@ -21,6 +24,8 @@ export interface DataParallelOptions {
 }
 
 interface LiveBucket extends Bucket {
+  /** Per parameter, the tensor whose `.grad` is reduced: the parameter, or its holder. */
+  holders: Tensor[];
   flat: Tensor;
   ready: number;
   work: Work | null;
@@ -71,9 +76,17 @@ export class AllReduceGradSync implements GradientSync {
     const single = (p: Tensor): boolean => reduceGroupOf(p, this.#fallback).size === 1;
     // Groups of one rank have nothing to reduce; their gradients are already "averaged".
     const reduced = params.filter((p) => !single(p));
-    const plan = planBuckets(reduced, (p) => reduceGroupOf(p, this.#fallback), this.#opts.bucketElements, (p) => this.#opts.commDtype ?? p.dtype);
-    this.#buckets = plan.map((b) => ({ ...b, flat: flatBuffer(b.numel, b.dtype), ready: 0, work: null }));
-    for (const b of this.#buckets) {
+    const held = (p: Tensor): boolean => gradHolderOf(p) !== p;
+    const plan = (ps: Tensor[]) =>
+      planBuckets(ps, (p) => reduceGroupOf(p, this.#fallback), this.#opts.bucketElements, (p) => this.#opts.commDtype ?? gradHolderOf(p).dtype);
+    // Held gradients are only complete after the boundary backward returned and was folded in,
+    // so their buckets are never launched from hooks: keep them apart from the hooked ones.
+    const hooked = plan(reduced.filter((p) => !held(p)));
+    const deferred = plan(reduced.filter(held));
+    this.#buckets = [...hooked, ...deferred].map((b) => ({
+      ...b, holders: b.params.map(gradHolderOf), flat: flatBuffer(b.numel, b.dtype), ready: 0, work: null,
+    }));
+    for (const b of this.#buckets.slice(0, hooked.length)) {
       for (const p of b.params) {
         this.#bucketOf.set(p, b);
         this.#hooks.push(p.registerPostAccumulateGradHook(() => this.#onGrad(p)));
@@ -92,7 +105,7 @@ export class AllReduceGradSync implements GradientSync {
     const { prescale, predivide } = this.#opts;
     const n = b.group.size;
     noGrad(() => {
-      b.params.forEach((p, i) => {
+      b.holders.forEach((p, i) => {
         const dst = b.flat.narrow(0, b.offsets[i]!, p.numel);
         if (p.grad) dst.copy_(p.grad.reshape(-1));
         else dst.zero_();
@@ -109,7 +122,7 @@ export class AllReduceGradSync implements GradientSync {
     const post = prescale ? 1 : predivide !== n ? predivide / n : 1;
     noGrad(() => {
       if (post !== 1) b.flat.mul_(post);
-      b.params.forEach((p, i) => {
+      b.holders.forEach((p, i) => {
         const src = b.flat.narrow(0, b.offsets[i]!, p.numel).reshape(p.shape);
         if (p.grad) p.grad.copy_(src);
         else p.grad = src.to(p.dtype).clone();

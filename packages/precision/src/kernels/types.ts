@@ -8,6 +8,9 @@ export type GradDType = 'float32' | 'float16' | 'bfloat16';
 /** The 16-bit floating-point types a model computes in under mixed precision. */
 export type HalfDType = 'float16' | 'bfloat16';
 
+/** The dtype gradients accumulate in across micro-batches (DeepSpeed `data_types.grad_accum_dtype`). */
+export type GradAccumDType = 'float32' | HalfDType;
+
 export interface PrecisionKernels {
   readonly name: 'native' | 'reference';
   /**

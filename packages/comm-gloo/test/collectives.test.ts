@@ -40,6 +40,17 @@ describe.skipIf(reason !== null)('gloo collectives across processes', () => {
     expect(outs[1]!.result.info.nested).toEqual({ rank: 0, ranks: [1] });
   });
 
+  it('gather / scatter / allGatherObject from @ds/comm run over gloo', async () => {
+    const outs = await run(3, 'composite');
+    expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
+    expect(outs[0]!.result.gathered).toEqual([[0, 0], [1, 10], [2, 20]]);
+    expect(outs[1]!.result.gathered).toBeNull();
+    outs.forEach((o, r) => {
+      expect(o.result.scattered).toEqual([r, 2 * r, 3 * r]);
+      expect(o.result.objects).toEqual([0, 1, 2].map((i) => ({ rank: i, pad: 'y'.repeat(i * 7) })));
+    });
+  });
+
   it('send/recv: ring without deadlock, per-tag FIFO order, tags matched independently', async () => {
     const outs = await run(3, 'p2p');
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);

@@ -37,3 +37,6 @@ export {
 export { buildParallelGroups, expertGroupLists, type ParallelGroups, type ParallelShape } from './parallel.js';
 export { runCommBench, BENCH_OPS, DEFAULT_BENCH_SIZES, type BenchOp, type CommBenchOptions, type CommBenchRecord } from './bench.js';
 export { allocShared, isShared } from './inproc/shared.js';
+export {
+  allGatherObject, allReduceCoalesced, broadcastObjectList, gather, monitoredBarrier, scatter, type CompositeOptions,
+} from './composite.js';

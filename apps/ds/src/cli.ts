@@ -135,6 +135,7 @@ See README.md of @ds/cli for every flag and the per-rank environment.`,
       stdout: (s) => void process.stdout.write(s),
       stderr: (s) => void process.stderr.write(s),
       handleSignals: true,
+      terminalColumns: process.stderr.isTTY ? process.stderr.columns : undefined,
     });
     process.exit(code);
   });

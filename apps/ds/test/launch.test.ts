@@ -45,6 +45,24 @@ describe('ds run (in process)', () => {
     expect(js.out).not.toContain('tsx');
   });
 
+  it('on a terminal: workers get DS_TTY and the columns their prefix leaves; bar redraws pass through live', async () => {
+    const io = capture();
+    const ctx = { self: SELF, env: { PATH: process.env.PATH }, cwd: process.cwd(), stdout: io.stdout, stderr: io.stderr, handleSignals: false };
+    const code = await runCommand(opts({ nproc: 1, scriptArgs: ['bar'], masterPort: 29556 }), { ...ctx, terminalColumns: 80 });
+    expect(code).toBe(0);
+    // 80 - '[rank 0] '.length columns; every redraw starts the line again with the prefix, and the
+    // finished line is not repeated when its newline comes
+    expect(io.err()).toBe(
+      '[rank 0] cols=71 tty=1\n' +
+        '[rank 0] \x1b[1G[rank 0] # 1/3\x1b[0K\x1b[1G[rank 0] ## 2/3\x1b[0K\x1b[1G[rank 0] ### 3/3\x1b[0K\n' +
+        '[rank 0] done\n',
+    );
+    // without a terminal nothing is live: the redraws arrive as one finished line
+    const plain = await run({ nproc: 1, scriptArgs: ['bar'], masterPort: 29557 });
+    expect(plain.err).toContain('[rank 0] cols=undefined tty=undefined\n');
+    expect(plain.err).toContain('[rank 0] \x1b[1G# 1/3\x1b[0K\x1b[1G## 2/3');
+  });
+
   it('--backend inproc runs one process with DS_INPROC_WORLD_SIZE', async () => {
     const r = await run({ nproc: 4, backend: 'inproc', dryRun: true });
     expect(r.out.trim().split('\n')).toHaveLength(1);

@@ -1,4 +1,5 @@
 // Training progress: a cli-progress bar on a terminal, plain log lines otherwise (CI, pipes).
+import { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 
 export interface StepStats {
@@ -28,7 +29,10 @@ function fmt(n: number, digits = 0): string {
 
 export interface ProgressOptions {
   total: number;
-  /** Force plain lines even on a TTY (or a bar even without one: false). Default: !stderr.isTTY. */
+  /**
+   * Force plain lines even on a terminal (or a bar even without one: false). Default: plain unless
+   * stderr is a terminal, directly or through `ds run` (which sets DS_TTY=1 when its own is).
+   */
   plain?: boolean;
   /** Steps between plain log lines (first and last step are always printed). */
   logEvery?: number;
@@ -37,7 +41,7 @@ export interface ProgressOptions {
 }
 
 export function createProgress(opts: ProgressOptions): Progress {
-  const plain = opts.plain ?? !process.stderr.isTTY;
+  const plain = opts.plain ?? !(process.stderr.isTTY || process.env.DS_TTY === '1');
   return plain ? plainProgress(opts.total, opts.logEvery ?? Math.max(1, Math.round(opts.total / 20)), opts.out ?? console.log) : barProgress(opts.total);
 }
 
@@ -59,9 +63,24 @@ function plainProgress(total: number, every: number, out: (line: string) => void
   };
 }
 
+/**
+ * stderr as cli-progress should see it: under `ds run` it is a pipe to the launcher, which passes
+ * redraws through to its terminal, so present it as a terminal COLUMNS wide.
+ */
+function terminalStream(): NodeJS.WritableStream {
+  if (process.stderr.isTTY) return process.stderr;
+  const relay = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      process.stderr.write(chunk, done);
+    },
+  });
+  return Object.assign(relay, { isTTY: true, columns: Number(process.env.COLUMNS) || 100 });
+}
+
 function barProgress(total: number): Progress {
   const multi = new cliProgress.MultiBar(
     {
+      stream: terminalStream(),
       format: '{bar} {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | rss {rss} MiB (peak {peak}) | eta {eta_formatted}',
       hideCursor: true,
       barsize: 24,

@@ -69,6 +69,12 @@ export interface RunContext {
   handleSignals: boolean;
   /** MASTER_PORT when --master_port is not given (default 29500; tests use another). */
   defaultMasterPort?: number;
+  /**
+   * Width of the terminal the launcher's stderr is (absent when it is not one). Local workers
+   * then get DS_TTY=1 and COLUMNS (the width left after their prefix) so they may draw progress
+   * bars, and their redraws are passed through live.
+   */
+  terminalColumns?: number;
 }
 
 /** A command line that cannot run; reported as `ds run: error: …` with exit code 2. */
@@ -186,6 +192,7 @@ async function runNode(
       logFile: logDir && path.join(logDir, `${stamp}_rank${r.rank}.log`),
     }));
   }
+  if (ctx.terminalColumns !== undefined) specs = specs.map((s) => (s.logFile ? s : onTerminal(s, ctx.terminalColumns!)));
   if (o.dryRun) {
     for (const s of specs) ctx.stdout(`${s.label}: ${dryRunLine(s, ctx.env)}\n`);
     return 0;
@@ -220,6 +227,11 @@ async function runSchedulerRank(kind: 'openmpi' | 'slurm', o: RunOptions, ctx: R
     return 0;
   }
   return (await supervise([spec], supervisorOptions(o, ctx))).exitCode;
+}
+
+/** A local worker whose output reaches a terminal: it may draw in the columns its prefix leaves. */
+function onTerminal(s: WorkerSpec, columns: number): WorkerSpec {
+  return { ...s, live: true, env: { ...s.env, DS_TTY: '1', COLUMNS: String(Math.max(20, columns - s.prefix.length)) } };
 }
 
 /** ssh (default) or pdsh: one `ds run --world_info … --node_rank i` per host. */

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { LinePrefixer, TailBuffer } from './prefix.js';
+import { LinePrefixer, TailBuffer, type Screen } from './prefix.js';
 
 export interface WorkerSpec {
   /** How messages name it: `rank 3`, `node 1 (worker-2)`. */
@@ -22,6 +22,8 @@ export interface WorkerSpec {
    * then forwards its EOF to the remote node when the launcher goes away); default 'ignore'.
    */
   stdin?: 'pipe' | 'ignore';
+  /** The console is a terminal: pass partial lines (progress-bar redraws) through live. */
+  live?: boolean;
 }
 
 export interface SuperviseOptions {
@@ -299,6 +301,7 @@ export function supervise(specs: readonly WorkerSpec[], opts: SuperviseOptions =
     throw e;
   }
 
+  const screen: Screen = { open: null };
   specs.forEach((spec, i) => {
     const tail = new TailBuffer(tailLines);
     const logFd = logFds[i];
@@ -324,8 +327,9 @@ export function supervise(specs: readonly WorkerSpec[], opts: SuperviseOptions =
     if (child.pid !== undefined) watchdog?.stdin?.write(`a ${child.pid}\n`);
 
     const toLog = logFd === undefined ? undefined : (text: string) => void writeSync(logFd, text);
-    const stdoutLines = new LinePrefixer(toLog ? '' : spec.prefix, toLog ?? out);
-    const stderrLines = new LinePrefixer(toLog ? '' : spec.prefix, toLog ?? err, (line) => tail.push(line));
+    const live = { live: !toLog && spec.live === true, screen };
+    const stdoutLines = new LinePrefixer(toLog ? '' : spec.prefix, toLog ?? out, undefined, live);
+    const stderrLines = new LinePrefixer(toLog ? '' : spec.prefix, toLog ?? err, (line) => tail.push(line), live);
     child.stdout!.on('data', (b: Buffer) => stdoutLines.push(b));
     child.stderr!.on('data', (b: Buffer) => stderrLines.push(b));
     child.stdout!.on('end', () => stdoutLines.end());

@@ -177,7 +177,12 @@ export async function spawnInProcess<R = unknown, A = unknown>(
     exits.push(
       new Promise<void>((resolve) => {
         let linger: NodeJS.Timeout | null = null;
-        w.on('message', (m: { type: 'done'; value: R } | { type: 'error'; error: SerializedError }) => {
+        let script = false;
+        w.on('message', (m: { type: 'done'; value: R } | { type: 'error'; error: SerializedError } | { type: 'script' }) => {
+          if (m.type === 'script') {
+            script = true;
+            return;
+          }
           if (m.type === 'done') {
             outcomes[rank] ??= { rank, ok: true, value: m.value };
             control.setRankState(rank, RANK_FINISHED, 'its script returned');
@@ -189,7 +194,13 @@ export async function spawnInProcess<R = unknown, A = unknown>(
         w.on('error', (e: Error) => failed(rank, e));
         w.on('exit', (code) => {
           if (linger) clearTimeout(linger);
-          if (!outcomes[rank]) failed(rank, new Error(`rank ${rank} exited with code ${code} before finishing`));
+          if (!outcomes[rank]) {
+            if (code === 0 && (script || control.rankState(rank) === RANK_FINISHED)) {
+              // a script that ended with process.exit(0), as a process may
+              outcomes[rank] = { rank, ok: true, value: undefined as R };
+              control.setRankState(rank, RANK_FINISHED, 'its script exited with code 0');
+            } else failed(rank, new Error(`rank ${rank} exited with code ${code} before finishing`));
+          }
           resolve();
         });
       }),

@@ -45,7 +45,8 @@ export function workerPayload(): WorkerPayload | null {
 
 /**
  * The bootstrap (CommonJS, run with `eval: true`). It registers tsx when the launcher runs from
- * TypeScript sources, imports the rank's module and calls its export with the args; then it
+ * TypeScript sources, imports the rank's module and calls its export with the args (a module
+ * without one is a script: it runs until its event loop is empty); then it
  * drains the rank's pending collectives, marks the rank finished or failed in the control block
  * (through the runtime when the module initialised one) and reports to the launcher.
  */
@@ -59,12 +60,25 @@ const plain = (e) => e instanceof Error
 (async () => {
   let value, error, failed = false;
   process.argv.splice(0, process.argv.length, ...p.argv);
+  // process.exit(0) ends the thread at once (a script may call it before this function resumes,
+  // and a message posted then may never arrive): mark the rank finished in shared memory, where
+  // peers and the launcher see it.
+  process.once('exit', (code) => {
+    const rt = globalThis[RUNTIME];
+    if (rt && code === 0) rt.markFinished();
+  });
   try {
     if (p.tsx) (await import(p.tsx)).register();
     const mod = await import(p.script);
     const fn = mod[p.exportName];
     if (typeof fn === 'function') value = await fn(p.args);
     else if (p.exportName !== 'default') throw new TypeError(p.script + ' has no export named ' + p.exportName);
+    else {
+      // A plain script (main().catch(...) at its top level): like a process, it is finished when
+      // its event loop has nothing left to do, not when its top level has run.
+      parentPort.postMessage({ type: 'script' });
+      await new Promise((resolve) => process.once('beforeExit', resolve));
+    }
     const rt = globalThis[RUNTIME];
     if (rt) rt.drain();
   } catch (e) {

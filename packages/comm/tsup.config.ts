@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/bench-worker.ts'],
+  entry: ['src/index.ts', 'src/bench-worker.ts', 'src/inproc-host.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

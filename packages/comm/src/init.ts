@@ -5,7 +5,8 @@
 //  * a process started by `ds run`, torchrun, mpirun or srun: a process backend ('gloo' by
 //    default; DS_BACKEND or `backend` picks another), whose package is imported on demand and
 //    whose ranks meet through a TCPStore served by rank 0 at MASTER_ADDR:MASTER_PORT;
-//  * a process started as `ds run --backend inproc --nproc N` (DS_INPROC_WORLD_SIZE=N): it
+//  * a process started with DS_INPROC_WORLD_SIZE=N as `node script.js` (`ds run --backend
+//    inproc` starts @ds/comm/inproc-host instead, which runs the script only as the ranks): it
 //    re-runs its own entry script as N in-process ranks (threads) and exits with their
 //    outcome, so initDistributed never returns in it (like torch.multiprocessing.spawn, code
 //    before initDistributed runs once more in every rank);

@@ -13,6 +13,13 @@ export interface ScriptOptions {
   nodeArgs?: readonly string[];
   /** Append `--local_rank=<n>` before the script's own arguments (DeepSpeed's default). */
   localRank?: number;
+  /** Run this program with the script as its first argument (the in-process backend's host). */
+  host?: string;
+}
+
+/** The program `ds run --backend inproc` starts: @ds/comm's host of in-process ranks. */
+export function inprocHostPath(): string {
+  return createRequire(import.meta.url).resolve('@ds/comm/inproc-host');
 }
 
 const TS_SCRIPT = /\.(ts|mts|cts|tsx)$/;
@@ -34,5 +41,5 @@ export function scriptCommand(o: ScriptOptions): { command: string; args: string
   const node: string[] = [...(o.nodeArgs ?? [])];
   if (o.dev) node.push('--conditions=@ds/source');
   if (needsTsx(o.script, o.dev)) node.push('--import', tsxLoaderUrl());
-  return { command: process.execPath, args: [...node, o.script, ...rankArg, ...o.args] };
+  return { command: process.execPath, args: [...node, ...(o.host ? [o.host] : []), o.script, ...rankArg, ...o.args] };
 }

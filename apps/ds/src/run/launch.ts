@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { scriptCommand } from './command.js';
+import { inprocHostPath, scriptCommand } from './command.js';
 import {
   DEFAULT_MASTER_PORT, defaultLocalSlots, countGpus, exportedEnv, inprocEnv, isPortFree, mergeEnv, pickFreePort,
   rankEnv, rankEnvs, type Backend,
@@ -167,7 +167,9 @@ async function runNode(
   const stamp = timestamp();
   let specs: WorkerSpec[];
   if (o.backend === 'inproc') {
-    const cmd = scriptCommand({ ...scriptOpts(o), localRank: o.localRankArg ? 0 : undefined });
+    if (o.noNode) throw new UsageError('--no_node cannot be used with --backend inproc: the ranks are threads of one node process');
+    // A light host process loads only the launcher; the script is imported by the ranks alone.
+    const cmd = scriptCommand({ ...scriptOpts(o), localRank: o.localRankArg ? 0 : undefined, host: inprocHostPath() });
     specs = [{
       label: `the process (inproc backend, ${worldSize(hosts)} ranks)`,
       ...cmd,

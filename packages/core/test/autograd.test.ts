@@ -705,6 +705,25 @@ describe.each(KERNEL_MODES)('finite-difference gradient checks (%s kernels)', (m
       expectValues(causal, vals(refC), 1e-5);
     });
 
+    it('dropout keeps a bfloat16 input bfloat16: x * 1/(1-p) rounded once, gradient bfloat16', () => {
+      const xs = [1, -2.5, 3.140625, 0.0078125, 100, -7, 0.5, 9];
+      const x = F.to(leafOf(xs), 'bfloat16').detach();
+      x.requiresGrad = true;
+      const y = F.dropout(x, 0.1, true);
+      expect(y.dtype).toBe('bfloat16');
+      F.sum(y).backward();
+      expect(x.grad!.dtype).toBe('bfloat16');
+      const got = vals(y);
+      const grad = vals(x.grad!);
+      got.forEach((v, i) => {
+        const kept = v !== 0;
+        // the fp32 product rounded to bfloat16 once (1/0.9 itself is not a bfloat16 value)
+        const want = kept ? vals(F.to(tensor([Math.fround(xs[i]! * Math.fround(1 / 0.9))]), 'bfloat16'))[0]! : 0;
+        expect(v).toBe(want);
+        expect(grad[i]).toBe(kept ? vals(F.to(tensor([Math.fround(1 / 0.9)]), 'bfloat16'))[0] : 0);
+      });
+    });
+
     it('dropout gradient is the mask', () => {
       const x = leafOf(new Array(50).fill(1));
       const y = F.dropout(x, 0.4, true);

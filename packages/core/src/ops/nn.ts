@@ -223,7 +223,9 @@ export function dropout(x: Tensor, p = 0.5, training = true, generator: Generato
   const keep = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) mask[i] = generator.uniform() >= p ? keep : 0;
   if (p === 1) mask.fill(0);
-  return mul(x, wrap(mask, x.shape));
+  const y = mul(x, wrap(mask, x.shape));
+  // A 16-bit input stays 16-bit (as in torch): the product is taken in fp32 and rounded once.
+  return y.dtype === x.dtype ? y : to(y, x.dtype);
 }
 
 /** y = x @ weight^T + bias (torch's F.linear, weight [out, in]). */

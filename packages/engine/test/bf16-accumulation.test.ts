@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { launchInProcess } from '@ds/comm';
+import { tensor } from '@ds/core';
 import type { AccumArgs, AccumResult } from './fixtures/bf16-accum.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'bf16-accum.ts');
@@ -20,6 +21,11 @@ function fp32Sums(r: AccumResult): Float32Array[] {
     for (const m of r.micro) m[i]!.forEach((v, j) => (acc[j] = acc[j]! + v));
     return acc;
   });
+}
+
+/** Values rounded to bfloat16 (round to nearest even), back as fp32. */
+function bf16(xs: ArrayLike<number>): Float32Array {
+  return tensor(Float32Array.from(xs as ArrayLike<number>), { dtype: 'bfloat16' }).toFloat32Array();
 }
 
 function mismatches(actual: number[][], expected: Float32Array[]): number {
@@ -44,11 +50,22 @@ describe('bf16 with gradient_accumulation_steps 4', () => {
     expect(mismatches(bf16!.stepped, fp32Sums(bf16!))).toBeGreaterThan(total / 4);
   });
 
-  it('2 ranks: each rank\'s fp32 sum is all-reduced in fp32 and averaged, exactly, and the ranks agree', async () => {
-    const out = await run(2, { steps: 1, record: true, extra: BF16 });
+  it('2 ranks, communication_data_type fp32: each rank\'s fp32 sum is all-reduced in fp32 and averaged, exactly, and the ranks agree', async () => {
+    const out = await run(2, { steps: 1, record: true, extra: { ...BF16, communication_data_type: 'fp32' } });
     const [a, b] = [fp32Sums(out[0]!), fp32Sums(out[1]!)];
     const mean = a.map((x, i) => x.map((v, j) => Math.fround(v + b[i]![j]!) * 0.5));
     for (const r of out) expect(mismatches(r.stepped, mean)).toBe(0);
+  });
+
+  it('2 ranks, by default (as DeepSpeed): the fp32 sums are reduced in bf16, the model dtype', async () => {
+    const out = await run(2, { steps: 1, record: true, extra: BF16 });
+    const [a, b] = [fp32Sums(out[0]!), fp32Sums(out[1]!)];
+    // each sum rounded to bf16, added in fp32 and rounded to bf16 once, then halved (exact)
+    const mean = a.map((x, i) => bf16(x.map((v, j) => Math.fround(bf16([v])[0]! + bf16([b[i]![j]!])[0]!))).map((v) => v * 0.5));
+    for (const r of out) expect(mismatches(r.stepped, mean)).toBe(0);
+    // and that is not the fp32 reduction
+    const exact = a.map((x, i) => x.map((v, j) => Math.fround(v + b[i]![j]!) * 0.5));
+    expect(mismatches(out[0]!.stepped, exact)).toBeGreaterThan(0);
   });
 
   it('1 and 2 ranks: the loss trajectory tracks the fp32 run', async () => {

@@ -35,12 +35,16 @@ export function dataParallelFromConfig(config: {
   gradient_predivide_factor?: number;
   communication_data_type?: string | null;
   zero_optimization?: { reduce_bucket_size?: number };
+  /** The resolved config's derived values: communication_data_type defaults to the model dtype. */
+  derived?: { communication_data_type?: string };
 }): Strategy {
   return dataParallel({
     bucketElements: config.zero_optimization?.reduce_bucket_size ?? DEFAULT_BUCKET_ELEMENTS,
     prescale: config.prescale_gradients ?? false,
     predivide: config.gradient_predivide_factor ?? 1,
-    commDtype: commDtype(config.communication_data_type ?? null),
+    // As DeepSpeed: buckets are cast to the model dtype unless communication_data_type says
+    // otherwise, also bf16 gradients accumulated in fp32 (set "fp32" to reduce those in full).
+    commDtype: commDtype(config.communication_data_type ?? config.derived?.communication_data_type ?? null),
   });
 }
 

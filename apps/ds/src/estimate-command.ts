@@ -168,10 +168,16 @@ function breakdownText(rows: ReturnType<typeof modelStateBytes>[], stages: numbe
   const kind = dtype === 'fp32' ? 'fp32' : `${dtype} mixed precision`;
   const lines = [
     `Model states per rank (ZeRO paper), ${kind} with ${optimizer}, over ${ranks} data-parallel rank${ranks === 1 ? '' : 's'}:`,
-    `  per parameter: ${b.params} B ${dtype} parameters + ${b.gradients} B ${dtype} gradients + ${b.optimizer} B optimizer state` +
+    `  per parameter: ${b.params} B ${dtype} parameters + ${b.gradients} B ${rows[0]!.holds.gradients} + ${b.optimizer} B optimizer state` +
       (rows[0]!.holds.optimizer.length ? ` (${rows[0]!.holds.optimizer.join(', ')})` : ''),
     '  stage |     params |  gradients |  optimizer |      total',
   ];
+  // bf16 at stage 0 holds fp32 gradient sums; name the stages that hold something else
+  const other = rows.flatMap((r, i) => (r.holds.gradients === rows[0]!.holds.gradients ? [] : [stages[i]!]));
+  if (other.length) {
+    const r = rows[stages.indexOf(other[0]!)]!;
+    lines[1] += `; stage${other.length === 1 ? '' : 's'} ${other.join(', ')}: ${r.bytesPerParam.gradients} B ${r.holds.gradients}`;
+  }
   rows.forEach((r, i) => {
     const cell = (bytes: number) => gib(bytes).padStart(10);
     lines.push(`  ${String(stages[i]).padStart(5)} | ${cell(r.params)} | ${cell(r.gradients)} | ${cell(r.optimizer)} | ${cell(r.total)}`);

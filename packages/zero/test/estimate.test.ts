@@ -101,9 +101,14 @@ describe('modelStateBytes (ZeRO paper)', () => {
 
   it('splits 2 / 2 / 12 bytes per parameter (mixed) and 4 / 4 / 8 (fp32 Adam), partitioned stage by stage', () => {
     const psi = 1000;
-    const s0 = modelStateBytes({ params: psi, stage: 0, worldSize: 4, dtype: 'bf16', optimizer: 'adamw' });
+    const s0 = modelStateBytes({ params: psi, stage: 0, worldSize: 4, dtype: 'fp16', optimizer: 'adamw' });
     expect([s0.params, s0.gradients, s0.optimizer]).toEqual([2000, 2000, 12000]);
-    expect(s0.holds).toEqual({ params: 'bf16 parameters', gradients: 'bf16 gradients', optimizer: ['fp32 master weights', 'fp32 exp_avg', 'fp32 exp_avg_sq'] });
+    expect(s0.holds).toEqual({ params: 'fp16 parameters', gradients: 'fp16 gradients', optimizer: ['fp32 master weights', 'fp32 exp_avg', 'fp32 exp_avg_sq'] });
+    // bf16 without ZeRO accumulates its gradients in fp32 (DeepSpeed's grad_accum_dtype default)
+    const b0 = modelStateBytes({ params: psi, stage: 0, worldSize: 4, dtype: 'bf16', optimizer: 'adamw' });
+    expect([b0.params, b0.gradients, b0.optimizer]).toEqual([2000, 4000, 12000]);
+    expect(b0.holds.gradients).toBe('fp32 gradients (bf16 ones accumulated in fp32)');
+    expect(modelStateBytes({ params: psi, stage: 0, worldSize: 4, dtype: 'bf16', gradAccumDtype: 'bf16' }).gradients).toBe(2000);
     const s1 = modelStateBytes({ params: psi, stage: 1, worldSize: 4, dtype: 'bf16' });
     expect([s1.params, s1.gradients, s1.optimizer]).toEqual([2000, 2000, 3000]);
     const s2 = modelStateBytes({ params: psi, stage: 2, worldSize: 4, dtype: 'fp16' });

@@ -43,7 +43,8 @@ function paperView(report: MemoryReport, stage: number, dtype: 'fp32' | 'bf16') 
   return {
     params: report.parameters + fp32Copies,
     optimizer: report.optimizer - fp32Copies,
-    gradients: stage < 2 && !fp32Accum ? fullGrad : (partitionGrad / 4) * width,
+    // bf16 at stage 0 holds fp32 gradient sums, which the model counts at 4 bytes
+    gradients: fp32Accum ? partitionGrad : stage < 2 ? fullGrad : (partitionGrad / 4) * width,
     fullGrad,
     partitionGrad,
   };

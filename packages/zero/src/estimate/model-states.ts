@@ -2,7 +2,8 @@
 // parameters trained with mixed precision keep 2 Psi bytes of 16-bit parameters, 2 Psi of
 // 16-bit gradients and K Psi of optimizer state (Adam: fp32 master weights, exp_avg and
 // exp_avg_sq, K = 12); in fp32 the parameters and gradients take 4 Psi each and Adam's state
-// 8 Psi. Stage 1 partitions the optimizer state over the N data-parallel ranks, stage 2 the
+// 8 Psi. Gradients are counted in the dtype they are held in: bf16 without ZeRO accumulates them
+// in fp32 (4 Psi), as DeepSpeed does. Stage 1 partitions the optimizer state over the N data-parallel ranks, stage 2 the
 // gradients too, stage 3 the parameters too.
 
 export type ModelDType = 'fp32' | 'fp16' | 'bf16';
@@ -22,6 +23,12 @@ export interface ModelStateOptions {
   dtype: ModelDType;
   /** Default 'adam'. */
   optimizer?: OptimizerKind;
+  /**
+   * The dtype gradients are held in (data_types.grad_accum_dtype). Default, as DeepSpeed: fp32
+   * for bf16 without ZeRO (stage 0), whose bf16 gradients are folded into fp32 sums after every
+   * backward and then dropped; the model dtype otherwise.
+   */
+  gradAccumDtype?: ModelDType;
 }
 
 export interface ModelStateBytes {
@@ -68,11 +75,15 @@ export function modelStateBytes(opts: ModelStateOptions): ModelStateBytes {
   if (!OPTIMIZER_KINDS.includes(optimizer)) {
     throw new RangeError(`${fn}: optimizer must be one of ${OPTIMIZER_KINDS.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(optimizer)}`);
   }
+  const gradDtype = opts.gradAccumDtype ?? (dtype === 'bf16' && stage === 0 ? 'fp32' : dtype);
+  if (!MODEL_DTYPES.includes(gradDtype)) {
+    throw new RangeError(`${fn}: gradAccumDtype must be one of ${MODEL_DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(gradDtype)}`);
+  }
   const mixed = dtype !== 'fp32';
   const width = mixed ? 2 : 4;
   const state = optimizerState(optimizer).map((s) => `fp32 ${s}`);
   const holdsOptimizer = mixed ? ['fp32 master weights', ...state] : state;
-  const perParam = { params: width, gradients: width, optimizer: 4 * holdsOptimizer.length };
+  const perParam = { params: width, gradients: gradDtype === 'fp32' ? 4 : 2, optimizer: 4 * holdsOptimizer.length };
   const partitioned = { params: stage >= 3, gradients: stage >= 2, optimizer: stage >= 1 };
   const partitionElements = Math.ceil(params / worldSize);
   const bytes = (part: keyof typeof perParam) => perParam[part] * (partitioned[part] ? partitionElements : params);
@@ -81,7 +92,11 @@ export function modelStateBytes(opts: ModelStateOptions): ModelStateBytes {
     ...out,
     total: out.params + out.gradients + out.optimizer,
     bytesPerParam: perParam,
-    holds: { params: `${dtype} parameters`, gradients: `${dtype} gradients`, optimizer: holdsOptimizer },
+    holds: {
+      params: `${dtype} parameters`,
+      gradients: gradDtype === dtype ? `${dtype} gradients` : `${gradDtype} gradients (${dtype} ones accumulated in ${gradDtype})`,
+      optimizer: holdsOptimizer,
+    },
     partitioned,
     partitionElements,
   };

@@ -34,6 +34,7 @@ interface CliOptions {
   engineRank?: string;
   nvmePath?: string;
   nvmeSizes?: NvmeSize[];
+  nvmeOffloadParam?: boolean;
   zeroNvmeChild?: string;
   zeroRank?: string;
 }
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
     .option('--nvme-path <dir>', 'zero-nvme: directory for the swap files (default: the OS temp dir)')
     .option('--nvme-sizes <list>', `zero-nvme: comma-separated sizes, smallest first (${Object.keys(NVME_SIZES).join(', ')})`, nvmeSizes)
+    .option('--nvme-offload-param', 'zero-nvme: ZeRO stage 3 with the parameters on NVMe too (offload_param nvme, zeroInit construction)')
     .addOption(new Option(`${ZERO_NVME_CHILD_FLAG} <spec>`, 'internal: one size of the zero-nvme suite').hideHelp())
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
     .addOption(new Option(`${COMM_RANK_FLAG} <maxBytes>`, 'internal: one gloo rank of the comm suite').hideHelp())
@@ -134,7 +136,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else if (suite === 'engine') await runEngineSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else if (suite === 'zero') await runZeroSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
-    else if (suite === 'zero-nvme') await runZeroNvmeSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]!, nvmePath: opts.nvmePath, sizes: opts.nvmeSizes });
+    else if (suite === 'zero-nvme') await runZeroNvmeSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]!, nvmePath: opts.nvmePath, sizes: opts.nvmeSizes, offloadParam: !!opts.nvmeOffloadParam });
     else runGpt2Suite({ quick: !!opts.quick, threads: opts.threads, steps: opts.steps, warmup: opts.warmup, pytorch: !!opts.pytorch, onRecord });
   }
   if (opts.compareC && !suites.includes('gemm')) note('--compare-c applies to the gemm suite only; ignored');

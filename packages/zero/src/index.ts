@@ -8,7 +8,7 @@ export * from './checkpoint/index.js';
 export {
   applyStage3, stage3Runtime, zeroInit, withGatheredParameters, gatherFullStateDict, consolidateStage3States, Stage3State, STAGE3_FORMAT,
   PartitionedParam, partitionSize, ParameterCoordinator, FetchTrace, PartitionGradSync, PartitionUpdater, buildFlatPartitions,
-  partitionedGradNorm, completesSynchronously,
+  partitionedGradNorm, completesSynchronously, ParamSwap, PARAM_BUFFER_SIZE,
 } from './stage3/index.js';
 export * from './estimate/index.js';
 export * from './offload/index.js';
@@ -16,5 +16,6 @@ export type { ZeroStrategyOptions, OffloadInput } from './zero.js';
 export type { ZeroOptions, OffloadOptions } from './options.js';
 export type {
   Stage3Runtime, ZeroInitOptions, GatheredParametersOptions, GatherFullStateDictOptions, ParamStatus, CoordinatorOptions, CoordinatorStats, FetchUnit,
-  Phase, TraceMode, PartitionGradSyncOptions, MixedPrecisionState, PartitionUpdaterInit, FlatPartition,
+  Phase, TraceMode, PartitionGradSyncOptions, MixedPrecisionState, PartitionUpdaterInit, FlatPartition, ZeroInitOffload, ParamSwapOptions,
+  ParamSwapStats, PartitionStore,
 } from './stage3/index.js';

@@ -124,7 +124,7 @@ function checkOffload(off: OffloadInput | null, key: 'offload_optimizer' | 'offl
   if (!['none', 'cpu', 'nvme'].includes(off.device)) throw new RangeError(`zero_optimization.${key}.device must be "none", "cpu" or "nvme", got ${describe(off.device)}`);
   // NOTE: DeepSpeed's stages 1-2 have no NVMe optimizer offload; ds streams their partitions
   // through the same swap files as stage 3, sub-grouped by sub_group_size.
-  if (key === 'offload_optimizer' && off.device === 'nvme') nvmePathOf(withDefaults(off, 4)!);
+  if (off.device === 'nvme') nvmePathOf(withDefaults(off, 4)!, `zero_optimization.${key}`);
   if (key === 'offload_optimizer' && (stage === 1 || stage === 2)) {
     if (off.ratio !== undefined && off.ratio < 1) throw new RangeError(`zero_optimization.offload_optimizer.ratio ${off.ratio}: partial offload (ratio < 1) needs ZeRO stage 3 (stage is ${stage})`);
   }

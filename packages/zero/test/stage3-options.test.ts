@@ -41,9 +41,9 @@ async function train(zero: Partial<ZeroOptions> | null): Promise<number[]> {
 }
 
 describe('ZeRO-3 options', () => {
-  it('rejects nvme parameter offload, naming the key', async () => {
-    const nvme = { device: 'nvme' as const, nvme_path: '/tmp', buffer_count: 4, pin_memory: false };
-    await expect(build({ offload_param: nvme })).rejects.toThrow(/zero_optimization\.offload_param\.device "nvme" is not supported by stage 3/);
+  it('rejects nvme parameter offload without nvme_path, naming the key', async () => {
+    const nvme = { device: 'nvme' as const, nvme_path: null, buffer_count: 4, pin_memory: false };
+    await expect(build({ offload_param: nvme })).rejects.toThrow(/zero_optimization\.offload_param\.nvme_path is required when zero_optimization\.offload_param\.device is "nvme"/);
   });
 
   it('rejects counts that are not non-negative integers, naming the key', async () => {

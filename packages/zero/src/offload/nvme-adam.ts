@@ -154,8 +154,11 @@ function checkArray(which: string): void {
 }
 
 export interface NvmeStepOptions {
-  /** Called with each sub-group's updated parameters while they are resident (e.g. to copy them into 16-bit weights). */
-  onUpdated?(start: number, params: Float32Array): void;
+  /**
+   * Called with each sub-group's updated parameters while they are resident (e.g. to copy them
+   * into 16-bit weights); a returned promise is awaited before the sub-group is written back.
+   */
+  onUpdated?(start: number, params: Float32Array): void | Promise<void>;
 }
 
 /**
@@ -196,7 +199,7 @@ export async function nvmeOptimizerStep(
     }
     const params = asFloat32(p.bytes);
     kernels().adam(params, grad, asFloat32(m.bytes), asFloat32(v.bytes), h.lr, beta1, beta2, h.eps, h.weightDecay, mode, bc1, bc2Sqrt);
-    opts.onUpdated?.(g.start, params);
+    await opts.onUpdated?.(g.start, params);
     const writes = [p, m, v].map((r) => swapper.writeBack(r));
     if (!state.pipelineWrite) await Promise.all(writes);
   }

@@ -20,7 +20,7 @@ export interface NvmeTarget {
   /** The unscaled, clipped fp32 gradient of the partition at step time. */
   grad(): Float32Array;
   /** Receives updated fp32 values of elements [start, start + values.length) while they are resident. */
-  update(start: number, values: Float32Array): void;
+  update(start: number, values: Float32Array): void | Promise<void>;
 }
 
 export interface NvmeOptimizerOptions {
@@ -228,13 +228,13 @@ function gather(targets: readonly NvmeTarget[], starts: readonly number[], start
   return out;
 }
 
-function scatter(targets: readonly NvmeTarget[], starts: readonly number[], start: number, values: Float32Array): void {
+async function scatter(targets: readonly NvmeTarget[], starts: readonly number[], start: number, values: Float32Array): Promise<void> {
   let done = 0;
   for (let i = targetAt(starts, start); done < values.length; i++) {
     const t = targets[i]!;
     const local = start + done - starts[i]!;
     const n = Math.min(t.numel - local, values.length - done);
-    t.update(local, values.subarray(done, done + n));
+    await t.update(local, values.subarray(done, done + n));
     done += n;
   }
 }

@@ -9,6 +9,7 @@ import type { OffloadOptions } from '../options.js';
 import type { AppliedStage12 } from '../stage12/apply-stage12.js';
 import type { Stage3Runtime } from '../stage3/apply-stage3.js';
 import { NvmeOptimizer, type NvmeTarget } from './nvme-optimizer.js';
+import { fromFp32 } from '../stage3/param-swap.js';
 import type { FileIO } from './file-io.js';
 
 const attached = new WeakMap<object, NvmeOptimizer>();
@@ -81,24 +82,28 @@ export async function attachNvmeStage12(parts: EngineParts, ctx: StrategyContext
 
 /** Stage 3: step each flat partition (a sub-group of the optimizer's group) from disk. */
 export async function attachNvmeStage3(parts: EngineParts, ctx: StrategyContext, runtime: Stage3Runtime, opts: NvmeAttachOptions): Promise<NvmeOptimizer> {
+  const swap = runtime.paramSwap;
   const held: Held[] = runtime.flats.map((f) => {
-    const isHalf = f.recs.some((r) => r.partition !== r.master);
-    const numel = f.master.numel;
+    // The master is not what the model computes with: a 16-bit model, or partitions on NVMe.
+    const isHalf = f.recs.some((r) => r.partition !== r.master || swap?.holds(r));
+    const numel = f.numel;
     const target: NvmeTarget = {
       groupIndex: f.groupIndex,
       numel,
-      initial: () => f.master.data<'float32'>(),
+      initial: () => f.initialMaster(),
       grad: () => f.grad.data<'float32'>(),
       update: isHalf
-        ? (start, values) => {
+        ? async (start, values) => {
           const end = start + values.length;
-          f.recs.forEach((rec, i) => {
+          for (let i = 0; i < f.recs.length; i++) {
+            const rec = f.recs[i]!;
             const lo = Math.max(start, f.offsets[i]!);
             const hi = Math.min(end, f.offsets[i]! + rec.partitionSize);
-            if (lo >= hi) return;
-            const dst = (rec.partition.data() as Uint16Array).subarray(lo - f.offsets[i]!, hi - f.offsets[i]!);
-            masterToHalf(values.subarray(lo - start, hi - start), dst, rec.dtype as HalfDType);
-          });
+            if (lo >= hi) continue;
+            const src = values.subarray(lo - start, hi - start);
+            if (swap?.holds(rec)) await swap.updateRange(rec, lo - f.offsets[i]!, src);
+            else fromFp32(src, rec.partition.data().subarray(lo - f.offsets[i]!, hi - f.offsets[i]!), rec.dtype);
+          }
         }
         : (start, values) => f.master.data<'float32'>().set(values, start),
     };
@@ -119,7 +124,20 @@ export async function attachNvmeStage3(parts: EngineParts, ctx: StrategyContext,
     };
   });
   const zero = parts.state.get('zero') as Checkpointable;
-  return attach(parts, ctx, parts.updater as unknown as OffloadStepUpdater, zero, held, opts);
+  const nvme = await attach(parts, ctx, parts.updater as unknown as OffloadStepUpdater, zero, held, opts);
+  for (const f of runtime.flats) f.dropInitial();
+  // Whole weights set under withGatheredParameters reach the fp32 masters on disk.
+  runtime.flats.forEach((f, k) => {
+    const target = held[k]!.target;
+    f.recs.forEach((rec, i) => {
+      rec.masterSink = (values) => {
+        const all = nvme.readTargetSync(target, 'param');
+        all.set(values, f.offsets[i]!);
+        nvme.writeTargetSync(target, 'param', all);
+      };
+    });
+  });
+  return nvme;
 }
 
 async function attach(

@@ -1,6 +1,7 @@
 // One swap file holding many named regions (a tensor, or one sub-group's parameters / moments),
 // each starting at an aligned offset and padded to the alignment, so a transfer from an aligned
 // buffer can go direct. Regions are reserved once and rewritten in place.
+import fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileIO, type FileIO } from './file-io.js';
@@ -26,6 +27,8 @@ export class SwapFile {
   readonly #written = new Set<string>();
   #end = 0;
   #closed = false;
+  /** A buffered descriptor for the synchronous transfers (opened on first use). */
+  #syncFd: number | null = null;
 
   private constructor(file: string, io: FileIO, fd: number, direct: boolean) {
     this.path = file;
@@ -54,6 +57,20 @@ export class SwapFile {
     this.#end += paddedBytes;
     this.#regions.set(key, region);
     return region;
+  }
+
+  /**
+   * Change how many bytes a region holds, within its reserved (padded) size: a parameter
+   * partition recast to a narrower dtype is rewritten in place.
+   */
+  resize(key: string, bytes: number): SwapRegion {
+    const r = this.region(key);
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > r.paddedBytes) {
+      throw new RangeError(`SwapFile ${this.path}: region '${key}' has ${r.paddedBytes} bytes reserved; cannot resize it to ${bytes}`);
+    }
+    const next: SwapRegion = { ...r, bytes };
+    this.#regions.set(key, next);
+    return next;
   }
 
   has(key: string): boolean {
@@ -109,10 +126,53 @@ export class SwapFile {
     }
   }
 
+  /**
+   * Write the region's bytes from `src` synchronously, through the page cache (for synchronous
+   * callers: construction hooks, checkpoint loads). Never while an asynchronous write of the
+   * same region is pending.
+   */
+  writeSync(key: string, src: Uint8Array): void {
+    this.#checkOpen('writeSync');
+    const r = this.region(key);
+    if (src.length > r.paddedBytes || src.length < r.bytes) {
+      throw new RangeError(`SwapFile ${this.path}: region '${key}' holds ${r.bytes} bytes (${r.paddedBytes} padded); cannot write ${src.length}`);
+    }
+    this.#transferSync('write', r, src.subarray(0, r.bytes));
+    this.#written.add(key);
+  }
+
+  /** Read the region's bytes into `dst` (at least the region's bytes) synchronously, through the page cache. */
+  readSync(key: string, dst: Uint8Array): void {
+    this.#checkOpen('readSync');
+    const r = this.region(key);
+    if (dst.length < r.bytes) throw new RangeError(`SwapFile ${this.path}: region '${key}' holds ${r.bytes} bytes; cannot read into ${dst.length}`);
+    if (!this.#written.has(key)) throw new Error(`SwapFile ${this.path}: region '${key}' is read before it was ever written`);
+    this.#transferSync('read', r, dst.subarray(0, r.bytes));
+  }
+
+  #transferSync(dir: 'read' | 'write', r: SwapRegion, bytes: Uint8Array): void {
+    // A descriptor of its own: the asynchronous one may bypass the page cache (O_DIRECT), which
+    // needs aligned buffers that synchronous callers do not have. Linux keeps both views coherent.
+    this.#syncFd ??= fs.openSync(this.path, 'r+');
+    let moved = 0;
+    while (moved < bytes.length) {
+      const sub = bytes.subarray(moved);
+      const n = dir === 'read' ? fs.readSync(this.#syncFd, sub, 0, sub.length, r.offset + moved) : fs.writeSync(this.#syncFd, sub, 0, sub.length, r.offset + moved);
+      if (n <= 0) {
+        throw new Error(`SwapFile ${this.path}: region '${r.key}' is truncated on disk (${dir} stopped after ${moved} of ${bytes.length} bytes); was the file changed by someone else?`);
+      }
+      moved += n;
+    }
+  }
+
   /** Close the file and, unless `keep`, delete it. */
   async close(opts: { keep?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#syncFd !== null) {
+      fs.closeSync(this.#syncFd);
+      this.#syncFd = null;
+    }
     await this.io.close(this.#fd);
     if (!opts.keep) await rm(this.path, { force: true });
   }

@@ -60,7 +60,8 @@ function bytesOf(src: ArrayBufferView): Uint8Array {
   return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
 }
 
-function storageOver(dtype: DType, bytes: Uint8Array, numel: number): StorageArray {
+/** A typed view of `numel` elements of `dtype` over resident bytes (never a copy). */
+export function storageOver(dtype: DType, bytes: Uint8Array, numel: number): StorageArray {
   switch (dtype) {
     case 'float32':
       return new Float32Array(bytes.buffer, bytes.byteOffset, numel);
@@ -159,6 +160,71 @@ export class TensorSwapper {
     }
     if (this.#resident.has(key)) throw new Error(`${this.label}: '${key}' is already swapped in; release or write it back first`);
     return this.#read(key);
+  }
+
+  /**
+   * A pool buffer for the region without reading it: the caller overwrites all of its bytes and
+   * then writes it back with writeBack().
+   */
+  async swapInBlank(key: string): Promise<Resident> {
+    this.#throwIfFailed();
+    if (this.#resident.has(key) || this.#prefetched.has(key)) throw new Error(`${this.label}: '${key}' is already swapped in; release or write it back first`);
+    const region = this.file.region(key);
+    this.#resident.add(key);
+    try {
+      await this.#writing.get(key);
+      const buffer = await this.pool.acquire();
+      buffer.bytes.fill(0, region.bytes, region.paddedBytes);
+      return { key, bytes: buffer.bytes.subarray(0, region.bytes), buffer };
+    } catch (e) {
+      this.#resident.delete(key);
+      throw e;
+    }
+  }
+
+  /**
+   * Read the region into a free buffer synchronously (for synchronous hooks, which cannot wait
+   * for the event loop); null when every buffer is in use.
+   */
+  trySwapInSync(key: string): Resident | null {
+    this.#throwIfFailed();
+    if (this.#resident.has(key) || this.#prefetched.has(key)) throw new Error(`${this.label}: '${key}' is already swapped in; release or write it back first`);
+    if (this.#writing.has(key)) {
+      throw new Error(`${this.label}: '${key}' is still being written; flush() before reading it synchronously`);
+    }
+    const region = this.file.region(key);
+    const buffer = this.pool.tryAcquire();
+    if (!buffer) return null;
+    const bytes = buffer.bytes.subarray(0, region.bytes);
+    try {
+      this.file.readSync(key, bytes);
+    } catch (e) {
+      this.pool.release(buffer);
+      throw e;
+    }
+    this.#resident.add(key);
+    this.stats.reads++;
+    this.stats.bytesRead += region.bytes;
+    return { key, bytes, buffer };
+  }
+
+  /** Write `src` (exactly the region's bytes; reserved on first use) synchronously, without a pool buffer. */
+  writeSync(key: string, src: Uint8Array): void {
+    this.#throwIfFailed();
+    if (this.#writing.has(key)) throw new Error(`${this.label}: '${key}' is still being written; flush() before writing it synchronously`);
+    if (!this.file.has(key)) this.reserve(key, src.length);
+    this.file.writeSync(key, src);
+    this.stats.writes++;
+    this.stats.bytesWritten += src.length;
+  }
+
+  /** Read the region synchronously into `dst` (no pool buffer; checkpoints and setup). */
+  readSync(key: string, dst: Uint8Array): void {
+    this.#throwIfFailed();
+    if (this.#writing.has(key)) throw new Error(`${this.label}: '${key}' is still being written; flush() before reading it synchronously`);
+    this.file.readSync(key, dst);
+    this.stats.reads++;
+    this.stats.bytesRead += this.file.region(key).bytes;
   }
 
   /** Start reading the region now; the next swapIn(key) gets it. */

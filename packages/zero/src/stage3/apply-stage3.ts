@@ -2,18 +2,21 @@
 // reduction group (each rank keeps ceil(numel/W) elements) and gathered only while a module
 // uses them; gradients are reduce-scattered into fp32 partition buffers; the optimizer steps
 // this rank's fp32 slices only; checkpoints hold each rank's slices.
-import type { Tensor } from '@ds/core';
+import path from 'node:path';
+import { bytesPerElement, type Tensor } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
 import { MasterWeights } from '@ds/precision';
 import type { LossScaler } from '@ds/precision';
 import { reduceGroupOf, type EngineParts, type StrategyContext } from '@ds/strategy';
-import type { ZeroOptions } from '../options.js';
+import type { OffloadOptions, ZeroOptions } from '../options.js';
+import { nvmePathOf } from '../offload/nvme-stages.js';
+import { PARAM_BUFFER_SIZE, ParamSwap } from './param-swap.js';
 import { ParameterCoordinator, type CoordinatorStats } from './coordinator.js';
 import { buildFlatPartitions, type FlatPartition } from './flat-partitions.js';
 import { PartitionGradSync } from './partition-grad-sync.js';
 import { PartitionUpdater, type MixedPrecisionState } from './partition-updater.js';
 import { partitionedGradNorm } from './partitioned-grad-norm.js';
-import { PartitionedParam } from './partitioned-param.js';
+import { PartitionedParam, type PartitionStore } from './partitioned-param.js';
 import { registerPartitionMemory } from './partition-memory.js';
 import { Stage3State } from './stage3-state.js';
 import { completesSynchronously } from './sync-completion.js';
@@ -33,9 +36,12 @@ export interface Stage3Runtime {
    */
   readonly mode: 'partitioned' | 'gathered';
   readonly stats: CoordinatorStats;
+  /** offload_param "nvme": the swap file holding the partitions (null when they are in memory). */
+  readonly paramSwap: ParamSwap | null;
 }
 
 const runtimes = new WeakMap<object, Stage3Runtime>();
+
 
 /** What applyStage3 installed on these parts (undefined when stage 3 is not applied). */
 export function stage3Runtime(parts: { model: object }): Stage3Runtime | undefined {
@@ -99,6 +105,65 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
   }
   for (const rec of records) if (!rec.persistent) rec.release();
 
+  const paramNvme = options.offload_param?.device === 'nvme' ? options.offload_param : null;
+  const stored = [...new Set(records.map((r) => r.store).filter((s): s is NonNullable<typeof s> => s !== null))];
+  if (stored.length > 0 && !paramNvme) {
+    throw new Error(
+      'ZeRO-3: the model was built by zeroInit with its partitions on NVMe (offloadParam) but zero_optimization.offload_param.device is ' +
+        `${JSON.stringify(options.offload_param?.device ?? 'none')}; set offload_param to { device: "nvme", nvme_path } or build the model without offloadParam`,
+    );
+  }
+  if (!paramNvme) {
+    finishStage3(parts, ctx, options, { model, records, groups, syncGroups, mode, mixedMasters, paramSwap: null });
+    if (pending.length > 0) return Promise.all(pending.map((rec) => rec.finishGather())).then(() => undefined);
+    return;
+  }
+  return (async () => {
+    const paramSwap = await paramSwapFor(paramNvme, records, stored, ctx);
+    // Partitions are on disk from here on; only persistent parameters (small ones) stay in memory.
+    for (const rec of records) if (!rec.persistent && !rec.store) paramSwap.adoptFromMemory(rec);
+    await Promise.all(pending.map((rec) => rec.finishGather()));
+    finishStage3(parts, ctx, options, { model, records, groups, syncGroups, mode, mixedMasters, paramSwap });
+  })();
+}
+
+interface Stage3Setup {
+  model: EngineParts['model'];
+  records: PartitionedParam[];
+  groups: ProcessGroup[];
+  syncGroups: Set<ProcessGroup>;
+  mode: Stage3Runtime['mode'];
+  mixedMasters: MasterWeights | null;
+  paramSwap: ParamSwap | null;
+}
+
+async function paramSwapFor(offload: OffloadOptions, records: PartitionedParam[], stored: PartitionStore[], ctx: StrategyContext): Promise<ParamSwap> {
+  const nvmePath = nvmePathOf(offload, 'zero_optimization.offload_param');
+  if (stored.length > 0) {
+    const swap = stored[0];
+    if (stored.length > 1 || !(swap instanceof ParamSwap)) throw new Error('ZeRO-3: the model\'s partitions are held by more than one store; build it with one zeroInit call');
+    if (path.resolve(swap.nvmePath) !== path.resolve(nvmePath)) {
+      throw new Error(
+        `ZeRO-3: the model's partitions were written by zeroInit under ${JSON.stringify(swap.nvmePath)} but zero_optimization.offload_param.nvme_path is ${JSON.stringify(nvmePath)}; use the same directory`,
+      );
+    }
+    return swap;
+  }
+  const swapped = records.filter((r) => !r.persistent);
+  const dtype = swapped[0]?.dtype ?? records[0]?.dtype ?? 'float32';
+  const elementBytes = Math.max(bytesPerElement(dtype), ...swapped.map((r) => bytesPerElement(r.dtype)));
+  return ParamSwap.create({
+    nvmePath,
+    rank: ctx.world.rank,
+    dtype,
+    bufferCount: offload.buffer_count,
+    bufferSize: offload.buffer_size ?? PARAM_BUFFER_SIZE,
+    elementBytes,
+  });
+}
+
+function finishStage3(parts: EngineParts, ctx: StrategyContext, options: ZeroOptions, setup: Stage3Setup): void {
+  const { model, records, groups, syncGroups, mode, mixedMasters, paramSwap } = setup;
   let flats: FlatPartition[] = [];
   if (parts.optimizer) {
     const halfOf = new Map<Tensor, Tensor>();
@@ -119,6 +184,11 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
         return m && m.numel === rec.numel && m.dtype === 'float32' && m.isContiguous() ? m.data<'float32'>() : null;
       },
       options.sub_group_size,
+      {
+        aliasFp32: paramSwap === null,
+        // Parameters and optimizer both on NVMe: the masters go straight to disk, one flat at a time.
+        lazyMasters: paramSwap !== null && options.offload_optimizer?.device === 'nvme',
+      },
     );
   }
 
@@ -133,7 +203,7 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
     reduceScatter: options.reduce_scatter,
     overlapComm: options.overlap_comm,
     completesSynchronously: (g) => syncGroups.has(g),
-    memory: registerPartitionMemory(records, flats),
+    memory: registerPartitionMemory(records, flats, paramSwap),
   });
   for (const rec of records) rec.onCommError((e) => gradSync.recordError(e));
 
@@ -149,24 +219,39 @@ export function applyStage3(parts: EngineParts, ctx: StrategyContext, options: Z
 
   const groupOfFlatGrad = new Map<Tensor, ProcessGroup>(flats.map((f) => [f.grad, f.group]));
   parts.gradSync = gradSync;
-  parts.updater = new PartitionUpdater({ parts, flats, coordinator, gradientClipping: ctx.gradientClipping, mixed, log: (m) => ctx.log(m) });
+  parts.updater = new PartitionUpdater({ parts, flats, coordinator, gradientClipping: ctx.gradientClipping, mixed, paramSwap, log: (m) => ctx.log(m) });
   parts.gradNorm = (grads) => partitionedGradNorm(grads, (g) => groupOfFlatGrad.get(g) ?? null);
   parts.checkpointOptimizer = false;
   parts.state.set('zero', new Stage3State(records, flats, parts.optimizer));
   // The fp32 masters now live as partitions; the full copies are dropped.
   parts.state.delete('fp32_master_weights');
 
+  if (paramSwap) {
+    // engine.close() closes the gradient sync; the swap file goes with it (removal finishes
+    // behind the synchronous close; stage3Runtime(parts).paramSwap.close() awaits the same removal).
+    const closeGradSync = gradSync.close.bind(gradSync);
+    gradSync.close = () => {
+      closeGradSync();
+      paramSwap.close().catch((e: Error) => ctx.warn(`[zero] offload_param nvme: could not remove the swap file ${paramSwap.file}: ${e.message}`));
+    };
+    const s = paramSwap.stats;
+    ctx.log(
+      `[zero] offload_param nvme: ${s.swappedParams} parameter partitions (${s.swappedBytes} bytes) in ${paramSwap.file}; ` +
+        `at most ${s.capacityBytes} bytes of them resident (${paramSwap.swapper.pool.count} buffers of ${paramSwap.bufferSize} elements)`,
+    );
+  }
+
   runtimes.set(model, {
     records,
     flats,
     coordinator,
     mode,
+    paramSwap,
     get stats() {
       return coordinator.stats;
     },
   });
   logSummary(ctx, records, groups, syncGroups, options);
-  if (pending.length > 0) return Promise.all(pending.map((rec) => rec.finishGather())).then(() => undefined);
 }
 
 function logSummary(ctx: StrategyContext, records: PartitionedParam[], groups: ProcessGroup[], syncGroups: Set<ProcessGroup>, options: ZeroOptions): void {

@@ -92,6 +92,16 @@ export class ParameterCoordinator {
     this.#release(rec);
   }
 
+  /** The first `limit` parameters the next training pass fetches (empty until its trace is recorded). */
+  nextTrainingFetches(limit: number): PartitionedParam[] {
+    return this.#traces.get('train')?.upcoming(limit) ?? [];
+  }
+
+  /** Finish every gather in flight (their swap buffers go back to the pool). */
+  async drain(): Promise<void> {
+    for (const rec of this.#records) if (rec.status === 'inflight') await rec.finishGather();
+  }
+
   /**
    * Finish every gather in flight and release every non-persistent parameter (their full
    * values are stale once the optimizer changed the partitions); then refresh the persistent ones.
@@ -203,7 +213,11 @@ export class ParameterCoordinator {
     for (const rec of unit.params) if (rec.status === 'released') this.#issue(rec, false);
     if (trace?.isComplete && this.#opts.prefetchBucketSize > 0) {
       const room = Math.min(this.#opts.prefetchBucketSize, this.#opts.maxLiveParameters - this.#live);
-      for (const rec of trace.prefetchCandidates(room)) this.#issue(rec, true);
+      for (const rec of trace.prefetchCandidates(room)) {
+        // A partition on NVMe needs a free swap buffer; prefetching stops when none is (spec §2.5).
+        if (rec.store && !rec.store.isResident(rec) && !rec.store.canLoad()) break;
+        this.#issue(rec, true);
+      }
     }
     for (const rec of unit.params) if (rec.status === 'inflight') this.#wait(rec);
     trace?.advance();
@@ -238,6 +252,10 @@ export class ParameterCoordinator {
   // ---- gathering ----------------------------------------------------------------------------
 
   #issue(rec: PartitionedParam, prefetch: boolean): void {
+    if (rec.store && !rec.store.isResident(rec) && !rec.store.canLoad()) {
+      // Every swap buffer holds the partition of a gather in flight: finishing them frees the buffers.
+      for (const r of this.#records) if (r.status === 'inflight') this.#wait(r);
+    }
     rec.startGather();
     if (prefetch) this.#stats.prefetches++;
     else this.#stats.fetches++;

@@ -147,6 +147,22 @@ export class FetchTrace {
     return false;
   }
 
+  /** The first `limit` distinct non-persistent parameters a pass fetches, in order (empty until complete). */
+  upcoming(limit: number): PartitionedParam[] {
+    const out: PartitionedParam[] = [];
+    if (this.#mode !== 'complete') return out;
+    const seen = new Set<PartitionedParam>();
+    for (const e of this.#events) {
+      for (const rec of e.unit.params) {
+        if (out.length >= limit) return out;
+        if (rec.persistent || seen.has(rec)) continue;
+        seen.add(rec);
+        out.push(rec);
+      }
+    }
+    return out;
+  }
+
   /** Stop replaying this pass; the next pass records afresh. */
   invalidate(): void {
     if (this.#mode === 'invalid') return;

@@ -19,6 +19,22 @@ export interface FlatPartition {
   readonly master: nn.Parameter;
   /** The fp32 gradient slices, accumulated over micro-batches. */
   readonly grad: Tensor;
+  /** Elements of the flat buffers (the master may be empty while its values live elsewhere). */
+  readonly numel: number;
+  /**
+   * The starting fp32 values. Built on demand when the masters were not materialised (NVMe
+   * offload of both parameters and optimizer: they go straight to disk, one flat at a time).
+   */
+  initialMaster(): Float32Array;
+  /** Forget values initialMaster() built (once they are on disk). */
+  dropInitial(): void;
+}
+
+export interface FlatPartitionOptions {
+  /** Whether an fp32 parameter's partition may be the master itself (false when partitions are offloaded). */
+  aliasFp32?: boolean;
+  /** Leave the masters empty and build their values only when initialMaster() asks (default false). */
+  lazyMasters?: boolean;
 }
 
 /**
@@ -31,6 +47,7 @@ export function buildFlatPartitions(
   recOf: (t: Tensor, where: string) => PartitionedParam,
   fp32Of: (rec: PartitionedParam) => Float32Array | null,
   subGroupSize: number,
+  opts: FlatPartitionOptions = {},
 ): FlatPartition[] {
   if (optimizer.state.size > 0) {
     throw new Error(
@@ -39,6 +56,7 @@ export function buildFlatPartitions(
     );
   }
   const flats: FlatPartition[] = [];
+  const cache: InitialCache = { owner: null, data: null };
   optimizer.paramGroups.forEach((g, gi) => {
     const recs = g.params.map((t, i) => recOf(t, `optimizer param group ${gi}, params[${i}]`));
     const byGroup = new Map<ProcessGroup, PartitionedParam[]>();
@@ -55,12 +73,12 @@ export function buildFlatPartitions(
         current.push(rec);
         size += rec.partitionSize;
         if (size >= subGroupSize) {
-          mine.push(makeFlat(gi, group, current, fp32Of));
+          mine.push(makeFlat(gi, group, current, fp32Of, opts, cache));
           current = [];
           size = 0;
         }
       }
-      if (current.length > 0) mine.push(makeFlat(gi, group, current, fp32Of));
+      if (current.length > 0) mine.push(makeFlat(gi, group, current, fp32Of, opts, cache));
     }
     g.params = mine.map((f) => f.master);
     flats.push(...mine);
@@ -68,27 +86,58 @@ export function buildFlatPartitions(
   return flats;
 }
 
-function makeFlat(groupIndex: number, group: ProcessGroup, recs: PartitionedParam[], fp32Of: (rec: PartitionedParam) => Float32Array | null): FlatPartition {
+/** Lazily built starting values: one flat's at a time (consecutive sub-groups share a flat). */
+interface InitialCache {
+  owner: object | null;
+  data: Float32Array | null;
+}
+
+function makeFlat(
+  groupIndex: number, group: ProcessGroup, recs: PartitionedParam[], fp32Of: (rec: PartitionedParam) => Float32Array | null, opts: FlatPartitionOptions,
+  cache: InitialCache,
+): FlatPartition {
   const offsets: number[] = [];
   let total = 0;
   for (const rec of recs) {
     offsets.push(total);
     total += rec.partitionSize;
   }
-  const masterData = new Float32Array(total);
+  const fill = (out: Float32Array): Float32Array => {
+    recs.forEach((rec, i) => {
+      const full = fp32Of(rec);
+      if (full) out.set(full.subarray(rec.start, rec.start + rec.ownedElements), offsets[i]!);
+      else out.set(rec.partitionFloat32(), offsets[i]!);
+    });
+    return out;
+  };
   const gradData = new Float32Array(total);
+  const lazy = opts.lazyMasters ?? false;
+  const masterData = lazy ? new Float32Array(0) : fill(new Float32Array(total));
   recs.forEach((rec, i) => {
     const at = offsets[i]!;
     const ps = rec.partitionSize;
-    const full = fp32Of(rec);
-    if (full) masterData.set(full.subarray(rec.start, rec.start + rec.ownedElements), at);
-    else masterData.set(rec.partition.toFloat32Array(), at);
-    rec.master = new Tensor(masterData, [ps], 'float32', { offset: at });
+    rec.master = lazy ? new Tensor(new Float32Array(0), [0], 'float32') : new Tensor(masterData, [ps], 'float32', { offset: at });
     rec.gradPartition = new Tensor(gradData, [ps], 'float32', { offset: at });
-    // An fp32 model computes with the master itself: one copy of the partition, not two.
-    if (rec.dtype === 'float32') rec.partition = rec.master;
+    // An fp32 model computes with the master itself: one copy of the partition, not two (unless
+    // the partition lives on NVMe, where the master is written back to after each step).
+    if (rec.dtype === 'float32' && (opts.aliasFp32 ?? true) && !lazy && !rec.store) rec.partition = rec.master;
   });
-  const master = new nn.Parameter(new Tensor(masterData, [total], 'float32'));
+  const master = new nn.Parameter(new Tensor(masterData, [masterData.length], 'float32'));
   setReduceGroup(master, group);
-  return { groupIndex, group, recs, offsets, master, grad: new Tensor(gradData, [total], 'float32') };
+  const initialMaster = (): Float32Array => {
+    if (!lazy) return master.data<'float32'>();
+    if (cache.owner !== master || !cache.data) {
+      cache.data = null;
+      cache.data = fill(new Float32Array(total));
+      cache.owner = master;
+    }
+    return cache.data;
+  };
+  const dropInitial = (): void => {
+    cache.owner = null;
+    cache.data = null;
+  };
+  return {
+    groupIndex, group, recs, offsets, master, grad: new Tensor(gradData, [total], 'float32'), numel: total, initialMaster, dropInitial,
+  };
 }

@@ -83,8 +83,9 @@ export async function withGatheredParameters<T>(
 function writeMaster(rec: PartitionedParam): void {
   const master = rec.master;
   if (!master || master.storage === rec.partition.storage) return;
-  const src = rec.partition.toFloat32Array();
-  master.data<'float32'>().set(src);
+  const src = rec.partitionFloat32();
+  if (master.numel === 0 && rec.masterSink) rec.masterSink(src);
+  else master.data<'float32'>().set(src);
 }
 
 function isTensor(v: unknown): v is Tensor {

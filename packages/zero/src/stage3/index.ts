@@ -6,6 +6,7 @@ export { withGatheredParameters } from './gathered-parameters.js';
 export { gatherFullStateDict } from './full-state-dict.js';
 export { Stage3State, consolidateStage3States, STAGE3_FORMAT } from './stage3-state.js';
 export { PartitionedParam, partitionSize } from './partitioned-param.js';
+export { ParamSwap, PARAM_BUFFER_SIZE } from './param-swap.js';
 export { ParameterCoordinator } from './coordinator.js';
 export { FetchTrace } from './fetch-trace.js';
 export { PartitionGradSync } from './partition-grad-sync.js';
@@ -16,7 +17,9 @@ export { completesSynchronously } from './sync-completion.js';
 
 // Types
 export type { Stage3Runtime } from './apply-stage3.js';
-export type { ZeroInitOptions } from './zero-init.js';
+export type { ZeroInitOptions, ZeroInitOffload } from './zero-init.js';
+export type { ParamSwapOptions, ParamSwapStats } from './param-swap.js';
+export type { PartitionStore } from './partitioned-param.js';
 export type { GatheredParametersOptions } from './gathered-parameters.js';
 export type { GatherFullStateDictOptions } from './full-state-dict.js';
 export type { ParamStatus } from './partitioned-param.js';

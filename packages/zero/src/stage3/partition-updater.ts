@@ -3,10 +3,11 @@
 // mixed precision it also unscales, agrees on overflow across ranks and drives the loss scaler.
 import { noGrad } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
-import { masterToHalf, NonFiniteGradientError, overflowAcross, unscaleToMaster, type LossScaler } from '@ds/precision';
+import { NonFiniteGradientError, overflowAcross, unscaleToMaster, type LossScaler } from '@ds/precision';
 import type { EngineParts, StepResult, Updater } from '@ds/strategy';
 import type { ParameterCoordinator } from './coordinator.js';
 import type { FlatPartition } from './flat-partitions.js';
+import { fromFp32, type ParamSwap } from './param-swap.js';
 
 /** What mixed precision handed over: the scaler stays precision's, the masters become partitions. */
 export interface MixedPrecisionState {
@@ -24,6 +25,8 @@ export interface PartitionUpdaterInit {
   coordinator: ParameterCoordinator;
   gradientClipping: number;
   mixed: MixedPrecisionState | null;
+  /** offload_param "nvme": where the model-dtype partitions live (written back after each step). */
+  paramSwap?: ParamSwap | null;
   log(message: string): void;
 }
 
@@ -76,19 +79,31 @@ export class PartitionUpdater implements Updater {
       const coef = Math.fround(clip / (gradNorm + 1e-6));
       if (coef < 1) noGrad(() => grads.forEach((g) => g.mul_(coef)));
     }
+    const swap = this.#init.paramSwap ?? null;
+    // Partitions on NVMe are rewritten below: no gather may still be reading one.
+    if (swap) {
+      await coordinator.drain();
+      await swap.dropReadAhead();
+    }
     if (this.#offloadStep) {
       // NVMe offload: the step streams the partitions from disk and writes the model's weights itself.
       await this.#offloadStep();
     } else {
       optimizer.step();
     }
-    if (mixed && !this.#offloadStep) {
+    if (!this.#offloadStep) {
       for (const f of flats) {
         for (const rec of f.recs) {
-          if (rec.partition === rec.master) continue;
-          masterToHalf(rec.master!.data<'float32'>(), rec.partition.data() as Uint16Array, mixed.dtype);
+          if (swap?.holds(rec)) await swap.store(rec, rec.master!.data<'float32'>());
+          else if (rec.partition !== rec.master) fromFp32(rec.master!.data<'float32'>(), rec.partition.data(), rec.dtype);
         }
       }
+    }
+    if (swap) {
+      // The next pass's first partitions are read behind the write-backs still in flight.
+      swap.readAhead(coordinator.nextTrainingFetches(swap.swapper.pool.count));
+      await swap.flush();
+      await swap.settleReadAhead();
     }
     await coordinator.afterUpdate();
     mixed?.scaler.update(false);

@@ -5,6 +5,26 @@ import { allocateStorage, Tensor, type DType, type StorageArray } from '@ds/core
 import type { ProcessGroup, Work } from '@ds/comm';
 import { completeNow } from './sync-completion.js';
 
+/**
+ * Where a partition lives when it is not kept in memory (offload_param "nvme"): it is read in
+ * for a gather and released after, and rewritten when its values change.
+ */
+export interface PartitionStore {
+  /** Whether a partition can be read in now (a buffer is free). */
+  canLoad(): boolean;
+  isResident(rec: PartitionedParam): boolean;
+  /** Read the partition into a buffer and point `rec.partition` at it; false when no buffer is free. */
+  loadSync(rec: PartitionedParam): boolean;
+  /** Give the buffer back (`rec.partition` becomes an empty placeholder). */
+  unload(rec: PartitionedParam): void;
+  /** A copy of the partition as fp32. */
+  readFloat32Sync(rec: PartitionedParam): Float32Array;
+  /** Overwrite the partition with `values` (ps elements of the partition's dtype). */
+  storeSync(rec: PartitionedParam, values: StorageArray): void;
+  /** Rewrite the stored partition in another dtype. */
+  recastSync(rec: PartitionedParam, from: DType, to: DType): void;
+}
+
 /** Where a parameter's full data is (DeepSpeed's ZeroParamStatus). */
 export type ParamStatus = 'released' | 'inflight' | 'gathered';
 
@@ -38,16 +58,21 @@ export class PartitionedParam {
   /** The fp32 master slice and the fp32 gradient slice the optimizer steps (null when not trained). */
   master: Tensor | null = null;
   gradPartition: Tensor | null = null;
+  /** Where new fp32 master values go when the master is not held in memory (offload_optimizer nvme). */
+  masterSink: ((fp32: Float32Array) => void) | null = null;
   #inflight: { work: Work; buffer: StorageArray } | null = null;
   #onCommError: (e: unknown) => void = () => {};
+  #store: PartitionStore | null = null;
+  /** The partition was read in from the store for the gather in progress. */
+  #loadedForGather = false;
 
-  private constructor(param: Tensor, group: ProcessGroup, shape: readonly number[], partition: Tensor, status: ParamStatus, name: string) {
+  private constructor(param: Tensor, group: ProcessGroup, shape: readonly number[], partition: Tensor, status: ParamStatus, name: string, ps = partition.numel) {
     this.param = param;
     this.group = group;
     this.shape = [...shape];
     this.numel = shape.reduce((a, b) => a * b, 1);
     this.#dtype = param.dtype;
-    this.partitionSize = partition.numel;
+    this.partitionSize = ps;
     this.partition = partition;
     this.status = status;
     this.name = name;
@@ -80,8 +105,45 @@ export class PartitionedParam {
     return rec;
   }
 
+  /**
+   * Partition a released parameter whose slice is already in `store` (zeroInit with parameter
+   * offload): `attach` must hand the record to the store.
+   */
+  static fromStore(param: Tensor, group: ProcessGroup, shape: readonly number[], dtype: DType, name: string, attach: (rec: PartitionedParam) => void): PartitionedParam {
+    if (registry.has(param)) throw new Error(`ZeRO-3: parameter '${name}' is already partitioned`);
+    const ps = partitionSize(shape.reduce((a, b) => a * b, 1), group.size);
+    const rec = new PartitionedParam(param, group, shape, new Tensor(allocateStorage(dtype, 0), [0], dtype), 'released', name, ps);
+    rec.#dtype = dtype;
+    attach(rec);
+    return rec;
+  }
+
   get dtype(): DType {
     return this.#dtype;
+  }
+
+  /** Where the partition lives when it is not in memory (null: `partition` holds it). */
+  get store(): PartitionStore | null {
+    return this.#store;
+  }
+
+  /** Hand the partition to `store`, which now holds it; the in-memory copy is dropped. */
+  attachStore(store: PartitionStore): void {
+    if (this.#store && this.#store !== store) throw new Error(`ZeRO-3: parameter '${this.name}''s partition is already held elsewhere`);
+    if (this.status === 'inflight') throw new Error(`ZeRO-3: parameter '${this.name}' cannot move its partition while its all-gather is in flight`);
+    this.#store = store;
+    this.partition = new Tensor(allocateStorage(this.#dtype, 0), [0], this.#dtype);
+  }
+
+  /** This rank's slice as fp32 (read from the store when it is not in memory). */
+  partitionFloat32(): Float32Array {
+    return this.#store ? this.#store.readFloat32Sync(this) : this.partition.toFloat32Array();
+  }
+
+  /** Overwrite this rank's slice with `values` (ps elements of the partition's dtype), wherever it lives. */
+  writePartition(values: StorageArray): void {
+    if (this.#store) this.#store.storeSync(this, values);
+    else (this.partition.data() as StorageArray).set(values as never);
   }
 
   /**
@@ -91,7 +153,12 @@ export class PartitionedParam {
   castPartition(dtype: DType): void {
     if (dtype === this.#dtype) return;
     if (this.status !== 'released') throw new Error(`ZeRO-3: parameter '${this.name}' must be released to change its dtype`);
-    this.partition = this.partition.to(dtype).contiguous();
+    if (this.#store) {
+      this.#store.recastSync(this, this.#dtype, dtype);
+      this.partition = new Tensor(allocateStorage(dtype, 0), [0], dtype);
+    } else {
+      this.partition = this.partition.to(dtype).contiguous();
+    }
     this.#dtype = dtype;
   }
 
@@ -113,6 +180,16 @@ export class PartitionedParam {
   /** Issue the all-gather of the full data (no-op unless released). */
   startGather(): void {
     if (this.status !== 'released') return;
+    const store = this.#store;
+    if (store && !store.isResident(this)) {
+      if (!store.loadSync(this)) {
+        throw new Error(
+          `ZeRO-3: no free offload_param swap buffer to read parameter '${this.name}' into (all are holding partitions of gathers in flight); ` +
+            'raise zero_optimization.offload_param.buffer_count',
+        );
+      }
+      this.#loadedForGather = true;
+    }
     const d = this.group.size;
     const buffer = allocateStorage(this.dtype, this.partitionSize * d);
     if (d === 1) {
@@ -163,10 +240,11 @@ export class PartitionedParam {
   repartitionFromFull(): void {
     if (this.status !== 'gathered') throw new Error(`ZeRO-3: parameter '${this.name}' must be gathered to re-partition it`);
     const full = this.param.isContiguous() ? this.param.data() : this.param.contiguous().data();
-    const dst = this.partition.data();
+    const dst = this.#store ? allocateStorage(this.dtype, this.partitionSize) : this.partition.data();
     const n = this.ownedElements;
     dst.fill(0 as never);
     if (n > 0) dst.set(full.subarray(this.start, this.start + n) as never);
+    if (this.#store) this.#store.storeSync(this, dst);
   }
 
   /**
@@ -189,6 +267,11 @@ export class PartitionedParam {
   #install(buffer: StorageArray): void {
     this.param.setData(new Tensor(buffer, this.shape, this.dtype));
     this.status = 'gathered';
+    // The gather copied the partition out: its swap buffer goes back to the pool.
+    if (this.#loadedForGather) {
+      this.#loadedForGather = false;
+      this.#store!.unload(this);
+    }
   }
 }
 

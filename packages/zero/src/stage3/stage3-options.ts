@@ -1,7 +1,8 @@
 // Which zero_optimization keys stage 3 honours, and what it says about the rest: every key is
 // used, reported as not applying to stage 3, or rejected with the key's path.
 import type { StrategyContext } from '@ds/strategy';
-import { ZERO_DEFAULTS, type ZeroOptions } from '../options.js';
+import { ZERO_DEFAULTS, type OffloadOptions, type ZeroOptions } from '../options.js';
+import { nvmePathOf } from '../offload/nvme-stages.js';
 
 const COUNT_KEYS = [
   'reduce_bucket_size',
@@ -34,9 +35,8 @@ export function checkStage3Options(options: ZeroOptions, ctx: Pick<StrategyConte
       continue;
     }
     if (o.device === 'nvme') {
-      throw new Error(
-        `zero_optimization.${key}.device "nvme" is not supported by stage 3 yet (offload_optimizer "nvme" is); use "cpu" (parameters already live in host memory) or "none"`,
-      );
+      checkParamNvme(o, ctx);
+      continue;
     }
     if (o.device !== 'cpu') throw new RangeError(`zero_optimization.${key}.device must be "none", "cpu" or "nvme", got ${JSON.stringify(o.device)}`);
     ctx.log(`[zero] stage 3: ${key}.device "cpu": partitions and optimizer state already live in host memory on this CPU build`);
@@ -50,4 +50,33 @@ export function checkStage3Options(options: ZeroOptions, ctx: Pick<StrategyConte
   if (options.allgather_partitions !== ZERO_DEFAULTS.allgather_partitions || options.allgather_bucket_size !== ZERO_DEFAULTS.allgather_bucket_size) {
     ctx.warn('zero_optimization.allgather_partitions / allgather_bucket_size apply to stages 1 and 2; stage 3 gathers per module (use prefetch_bucket_size)');
   }
+}
+
+/** DeepSpeed's offload_param.max_in_cpu default. */
+const MAX_IN_CPU_DEFAULT = 1_000_000_000;
+
+/** offload_param "nvme": every key is honoured or rejected, naming it. */
+function checkParamNvme(o: OffloadOptions, ctx: Pick<StrategyContext, 'log' | 'warn'>): void {
+  const key = 'zero_optimization.offload_param';
+  nvmePathOf(o, key);
+  if (!Number.isInteger(o.buffer_count) || o.buffer_count < 1) {
+    throw new RangeError(`${key}.buffer_count must be an integer >= 1 (partitions resident at once), got ${JSON.stringify(o.buffer_count)}`);
+  }
+  if (o.buffer_size !== undefined && (!Number.isSafeInteger(o.buffer_size) || o.buffer_size < 1)) {
+    throw new RangeError(`${key}.buffer_size must be an integer >= 1 (elements of the largest partition), got ${JSON.stringify(o.buffer_size)}`);
+  }
+  if (o.max_in_cpu !== undefined && o.max_in_cpu !== MAX_IN_CPU_DEFAULT) {
+    throw new RangeError(
+      `${key}.max_in_cpu is ${JSON.stringify(o.max_in_cpu)}; ds does not implement a CPU tier between memory and NVMe (valid: ${MAX_IN_CPU_DEFAULT}, the default). ` +
+        'Every non-persistent partition is swapped; keep small parameters in memory with param_persistence_threshold',
+    );
+  }
+  if (typeof o.pin_memory !== 'boolean') throw new TypeError(`${key}.pin_memory must be true or false, got ${JSON.stringify(o.pin_memory)}`);
+  for (const k of ['pipeline_read', 'pipeline_write', 'fast_init', 'ratio'] as const) {
+    if (o[k] !== undefined) throw new RangeError(`${key}.${k} is an offload_optimizer key; offload_param takes device, nvme_path, buffer_count, buffer_size, max_in_cpu and pin_memory`);
+  }
+  if (o.pin_memory) {
+    ctx.warn(`${key}.pin_memory has no effect on this CPU build: the swap buffers are already aligned host memory that no accelerator copies from`);
+  }
+  ctx.log('[zero] stage 3: offload_param.device "nvme": non-persistent parameter partitions live in a swap file under nvme_path and are read in around their gathers');
 }

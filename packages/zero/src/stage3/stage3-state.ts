@@ -2,11 +2,12 @@
 // and the optimizer state of those slices, by parameter name, with the partition layout. A load
 // at another data-parallel size rebuilds each parameter from every saved rank's slices and cuts
 // it again for the current layout.
-import { noGrad, Tensor, type optim } from '@ds/core';
+import { allocateStorage, noGrad, Tensor, type DType, type optim, type StorageArray } from '@ds/core';
 import type { Checkpointable, StateValue } from '@ds/strategy';
 import { masterToHalf } from '@ds/precision';
 import type { FlatPartition } from './flat-partitions.js';
 import type { PartitionedParam } from './partitioned-param.js';
+import { fromFp32 } from './param-swap.js';
 
 export const STAGE3_FORMAT = 'ds-zero3-partitions';
 
@@ -45,7 +46,7 @@ export class Stage3State implements Checkpointable {
     const flatOf = new Map<PartitionedParam, [FlatPartition, number]>();
     for (const f of this.#flats) f.recs.forEach((r, i) => flatOf.set(r, [f, f.offsets[i]!]));
     for (const rec of this.#records) {
-      const fp32 = rec.master ? rec.master.clone() : rec.partition.to('float32').contiguous();
+      const fp32 = rec.master ? rec.master.clone() : new Tensor(rec.partitionFloat32(), [rec.partitionSize], 'float32');
       let opt: Rec | null = null;
       const at = flatOf.get(rec);
       const st = at && this.#optimizer ? this.#optimizer.state.get(at[0].master) : undefined;
@@ -127,7 +128,7 @@ export class Stage3State implements Checkpointable {
     }
     for (const rec of this.#records) {
       rec.repartitionFromFull();
-      if (rec.master && rec.master.storage !== rec.partition.storage) rec.master.data<'float32'>().set(rec.partition.toFloat32Array());
+      if (rec.master && rec.master.storage !== rec.partition.storage) rec.master.data<'float32'>().set(rec.partitionFloat32());
     }
   }
 
@@ -142,7 +143,8 @@ export class Stage3State implements Checkpointable {
     for (const rec of this.#records) {
       const { fp32 } = slices.get(rec.name)!;
       if (rec.master) rec.master.data<'float32'>().set(fp32);
-      if (rec.partition.storage !== rec.master?.storage) writeFromFp32(rec.partition, fp32);
+      if (rec.store) rec.writePartition(castFromFp32(fp32, rec.dtype));
+      else if (rec.partition.storage !== rec.master?.storage) writeFromFp32(rec.partition, fp32);
       if (rec.status === 'gathered') {
         if (!rec.persistent) rec.release();
         else if (full) {
@@ -268,6 +270,12 @@ function flatState(f: FlatPartition, slices: Map<string, { optimizer: Map<string
     st[k] = new Tensor(data, [data.length], 'float32');
   }
   return st;
+}
+
+function castFromFp32(fp32: Float32Array, dtype: DType): StorageArray {
+  const out = allocateStorage(dtype, fp32.length);
+  fromFp32(fp32, out, dtype);
+  return out;
 }
 
 function writeFromFp32(dst: Tensor, fp32: Float32Array): void {

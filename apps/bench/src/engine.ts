@@ -11,6 +11,7 @@ import { GPT2LMHeadModel } from '@ds/models';
 import { GPT2_SIZES } from './baselines.js';
 import { median, round } from './gemm.js';
 import { gpt2Config } from './gpt2.js';
+import { runPytorchDdp } from './pytorch.js';
 import { emit, isBenchRecord, note, type BenchRecord } from './report.js';
 
 export const ENGINE_RANK_FLAG = '--engine-rank';
@@ -138,13 +139,38 @@ async function runConfig(script: string, ranks: number, spec: RankSpec, onRecord
   }
 }
 
-export async function runEngineSuite(o: { quick: boolean; script: string; onRecord: (r: BenchRecord) => void }): Promise<void> {
+export async function runEngineSuite(o: { quick: boolean; pytorch: boolean; script: string; onRecord: (r: BenchRecord) => void }): Promise<void> {
   const steps = o.quick ? 4 : 10;
-  const warmup = o.quick ? 1 : 2;
+  // Our caching allocator settles over the first steps (their fresh pages fault); 3 covers it.
+  const warmup = 3;
   for (const dtype of ['fp32', 'bf16'] as const) {
     for (const ranks of [1, 2]) {
       note(`engine: GPT-2 small, ${ranks} rank(s) x 1 thread, ${dtype}`);
-      await runConfig(o.script, ranks, { dtype, steps, warmup, overhead: ranks === 1 && dtype === 'fp32' }, o.onRecord);
+      let ours: number | null = null;
+      await runConfig(o.script, ranks, { dtype, steps, warmup, overhead: ranks === 1 && dtype === 'fp32' }, (r) => {
+        if (r.name === `small_dp${ranks}_${dtype}_tokens_per_s`) ours = r.value;
+        o.onRecord(r);
+      });
+      if (o.pytorch && dtype === 'fp32') comparePytorch(ranks, ours, o);
+    }
+  }
+}
+
+/** PyTorch (DDP at 2 ranks) right after our run, with its GEMMs on 1 thread and as the library sizes them. */
+function comparePytorch(ranks: number, ours: number | null, o: { quick: boolean; onRecord: (r: BenchRecord) => void }): void {
+  for (const blas of ['one', 'library'] as const) {
+    note(`engine: PyTorch ${ranks > 1 ? 'DDP ' : ''}GPT-2 small, ${ranks} process(es), OpenBLAS threads: ${blas === 'one' ? '1' : 'library default'}`);
+    const res = runPytorchDdp(ranks, blas, o);
+    if (!res) return;
+    const context = {
+      ranks, torch: res.torch, medianStepMs: round(res.medianStepMs, 1), intraOpThreads: 1,
+      openblasThreads: blas === 'one' ? 1 : 'library default (every core: torch.set_num_threads does not cap it)',
+    };
+    const tag = blas === 'one' ? 'blas1' : 'blasdefault';
+    o.onRecord({ suite: 'engine', name: `small_dp${ranks}_fp32_pytorch_${tag}_tokens_per_s`, value: res.tokensPerS, unit: 'tokens/s', context });
+    if (ours !== null) {
+      o.onRecord({ suite: 'engine', name: `small_dp${ranks}_fp32_ratio_vs_pytorch_${tag}`, value: ours / res.tokensPerS, unit: 'x',
+        context: { ...context, ours: round(ours, 0), note: 'ds tokens/s over PyTorch tokens/s, measured one after the other in this run' } });
     }
   }
 }

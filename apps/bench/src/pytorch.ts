@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Gpt2Size } from './baselines.js';
 import { note, type BenchRecord } from './report.js';
 
-const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../pytorch/gpt2_baseline.py');
+const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../pytorch');
+const SCRIPT = path.join(DIR, 'gpt2_baseline.py');
+const DDP_SCRIPT = path.join(DIR, 'ddp_baseline.py');
 
 /** A Python interpreter that imports torch: DS_BENCH_PYTHON, else Debian's, else PATH's. */
 export function findTorchPython(): string | null {
@@ -41,4 +43,33 @@ export function runPytorchGpt2(size: Gpt2Size, ours: number | null, o: { threads
     o.onRecord({ suite: 'gpt2', name: `${size}_ratio_vs_pytorch_same_run`, value: ours / res.tokens_per_s, unit: 'x',
       context: { ...context, ours, note: 'ds tokens/s over PyTorch tokens/s, measured one after the other in this run' } });
   }
+}
+
+/**
+ * How many threads OpenBLAS runs per PyTorch process: torch.set_num_threads does not cap
+ * OpenBLAS's own pool, so PyTorch's "1 thread" runs its GEMMs on every core unless
+ * OPENBLAS_NUM_THREADS says otherwise. 'library' leaves the pool as the library sizes it.
+ */
+export type PytorchBlasThreads = 'one' | 'library';
+
+/**
+ * PyTorch DDP (gloo) on GPT-2 'small', `ranks` processes x 1 intra-op thread, fp32: the
+ * same shape as the engine suite. Returns tokens/s (all ranks), or null when no torch is found.
+ */
+export function runPytorchDdp(ranks: number, blas: PytorchBlasThreads, o: { quick: boolean }): { tokensPerS: number; medianStepMs: number; torch: string } | null {
+  const py = findTorchPython();
+  if (!py) {
+    note('--pytorch: no Python with torch found (set DS_BENCH_PYTHON, or apt-get install python3-torch); skipped');
+    return null;
+  }
+  const env = { ...process.env };
+  if (blas === 'one') env.OPENBLAS_NUM_THREADS = '1';
+  else delete env.OPENBLAS_NUM_THREADS;
+  const script = ranks === 1 ? SCRIPT : DDP_SCRIPT;
+  const args = ranks === 1 ? [script, 'small', '--threads', '1', '--warmup', '3', '--steps', o.quick ? '4' : '10'] : [script, '--ranks', String(ranks), '--warmup', '3', '--steps', o.quick ? '4' : '10'];
+  const r = spawnSync(py, args, { encoding: 'utf8', env, cwd: DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) throw new Error(`--pytorch: ${py} ${path.basename(script)} exited with ${r.status ?? r.signal}`);
+  const res = JSON.parse(line) as { tokens_per_s: number; median_step_ms: number; torch: string };
+  return { tokensPerS: res.tokens_per_s, medianStepMs: res.median_step_ms, torch: res.torch };
 }

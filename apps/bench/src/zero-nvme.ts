@@ -3,19 +3,23 @@
 // and Adam moments (12 bytes per parameter) live in swap files. With --nvme-offload-param the
 // run is ZeRO stage 3 with `offload_param: { device: "nvme" }` too: the model is built under
 // zeroInit, each bf16 partition written to its swap file as it is made, so the model is never
-// whole in memory. Each size runs in a fresh process (its peak RSS is its own) and reports
-// parameters, step times, peak RSS and the bytes the step read and wrote; a size whose swap
-// files would leave less than max(16 GiB, a fifth) of the free disk space is skipped and said
-// so. The suite ends with the largest size that completed a step and its peak RSS.
+// whole in memory, and the gradient partitions (all that stays in memory per parameter) are
+// bf16 (`data_types.grad_accum_dtype`). Each size runs in a fresh process (its peak RSS is its
+// own) and reports parameters, step times, peak RSS and the bytes the step read and wrote, with
+// where resident memory went over the step (context.memory: RSS, V8 heap and array buffers at
+// each phase and at the peak inside backward, in bytes per parameter too; exact live figures
+// under node --expose-gc) and what memoryReport counts (context.zero_memory_gib); a size whose
+// swap files would leave less than max(16 GiB, a fifth) of the free disk space is skipped and
+// said so. The suite ends with the largest size that completed a step and its peak RSS.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initDistributed } from '@ds/comm';
-import { Generator, randint } from '@ds/core';
+import { Generator, randint, type Tensor } from '@ds/core';
 import { initialize } from '@ds/engine';
 import { GPT2LMHeadModel } from '@ds/models';
-import { nvmeOffloadOf, stage3Runtime, zeroInit } from '@ds/zero';
+import { memoryReport, nvmeOffloadOf, stage3Runtime, zeroInit } from '@ds/zero';
 import { round } from './gemm.js';
 import { emit, isBenchRecord, note, type BenchRecord } from './report.js';
 
@@ -60,10 +64,65 @@ export function gpt2ParamCount(size: NvmeSize): number {
   return VOCAB * d + SEQ * d + l * perLayer + 2 * d;
 }
 
+/** Resident memory at one point of the run, in bytes (memoryReport: what ZeRO says it holds). */
+interface MemorySample {
+  at: string;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  zeroReport?: number;
+}
+
+/**
+ * Where resident memory goes over a step: RSS against V8's heap and the typed-array memory it
+ * tracks outside the heap (nearly all tensor storage), sampled at the phase boundaries and, inside
+ * backward (synchronous, so no timer can fire), every few parameter gradients.
+ */
+class MemoryTimeline {
+  readonly samples: MemorySample[] = [];
+  #peakBackward: MemorySample | null = null;
+
+  sample(at: string, zeroReport?: number): MemorySample {
+    // Under node --expose-gc the garbage is collected first, so the figures are what is live.
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    const s: MemorySample = { at, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, ...(zeroReport === undefined ? {} : { zeroReport }) };
+    this.samples.push(s);
+    return s;
+  }
+
+  /** Sample inside backward without keeping every sample: only the one with the highest RSS. */
+  sampleBackward(step: number): void {
+    const m = process.memoryUsage();
+    if (!this.#peakBackward || m.rss > this.#peakBackward.rss) {
+      this.#peakBackward = { at: `step ${step} backward peak`, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+    }
+  }
+
+  /** Close the step's backward: its peak sample joins the timeline. */
+  endBackward(): void {
+    if (this.#peakBackward) this.samples.push(this.#peakBackward);
+    this.#peakBackward = null;
+  }
+
+  /** GiB (two decimals) and bytes per parameter of each sample, for the record's context. */
+  summary(params: number): Record<string, unknown>[] {
+    const gib = (b: number) => round(b / 2 ** 30, 2);
+    return this.samples.map((s) => ({
+      at: s.at, rss_gib: gib(s.rss), heap_gib: gib(s.heapUsed), external_gib: gib(s.external), array_buffers_gib: gib(s.arrayBuffers),
+      ...(s.zeroReport === undefined ? {} : { zero_report_gib: gib(s.zeroReport) }),
+      rss_bytes_per_param: round(s.rss / params, 2),
+    }));
+  }
+}
+
 /** One size in this process (the hidden --zero-nvme-child flag): prints JSON records on stdout. */
 export async function runZeroNvmeChild(spec: ChildSpec): Promise<void> {
   const world = await initDistributed();
   const shape = NVME_SIZES[spec.size];
+  const mem = new MemoryTimeline();
+  mem.sample('start');
   const t0 = performance.now();
   const gptConfig = { vocab_size: VOCAB, n_positions: SEQ, ...shape, activation_function: 'gelu_new' as const, resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0 };
   // One buffer holds the largest partition (the tied embedding, one rank).
@@ -76,16 +135,24 @@ export async function runZeroNvmeChild(spec: ChildSpec): Promise<void> {
     gradient_accumulation_steps: 1,
     optimizer: { type: 'AdamW', params: { lr: 1e-4 } },
     bf16: { enabled: true },
+    // Stage 3 keeps the gradient partitions in memory: in bf16 (DeepSpeed's default
+    // gradient-accumulation dtype under ZeRO), 2 bytes per parameter instead of fp32's 4.
+    ...(spec.offloadParam ? { data_types: { grad_accum_dtype: 'bf16' } } : {}),
     zero_optimization: {
       stage: spec.offloadParam ? 3 : 2,
       sub_group_size: spec.subGroupSize,
       offload_optimizer: { device: 'nvme', nvme_path: spec.nvmePath, buffer_count: spec.bufferCount },
-      // Stage 3 keeps the fp32 gradient partitions in memory (4 bytes per parameter): the
-      // gathered weights and the reduce bucket are kept small around them.
-      ...(spec.offloadParam ? { offload_param: offloadParam, reduce_bucket_size: 50_000_000, max_live_parameters: 300_000_000 } : {}),
+      // Around them the gathered weights are kept few: prefetch stops at max_live_parameters and
+      // a parameter is kept gathered for its next use only when that comes within
+      // max_reuse_distance elements (DeepSpeed's 1e9 would keep ~2 GB of bf16 weights from forward into backward).
+      ...(spec.offloadParam
+        ? { offload_param: offloadParam, reduce_bucket_size: 50_000_000, max_live_parameters: 300_000_000, max_reuse_distance: 50_000_000 }
+        : {}),
     },
   };
+  mem.sample('model built');
   const { engine } = await initialize({ model, config, log: () => {} });
+  mem.sample('engine initialized', memoryReport(engine.parts).total);
   const setupS = (performance.now() - t0) / 1000;
   const nvme = nvmeOffloadOf(engine.parts);
   if (!nvme) throw new Error('zero-nvme: the engine did not attach the NVMe optimizer');
@@ -97,19 +164,37 @@ export async function runZeroNvmeChild(spec: ChildSpec): Promise<void> {
   const stepMs: number[] = [];
   const optMs: number[] = [];
   let loss = 0;
+  let step = 0;
+  let hooked = 0;
+  const hooks = model.parameters().map((p) =>
+    p.registerPostAccumulateGradHook(() => {
+      if (++hooked % 4 === 0) mem.sampleBackward(step);
+    }),
+  );
+  // Forward and backward in their own scope: nothing holds the loss, and through it the graph's
+  // saved activations, while the optimizer steps.
+  const forwardBackward = (ids: Tensor, targets: Tensor): number => {
+    const l = model.loss(ids, targets);
+    mem.sample(`step ${step} forward`);
+    engine.backward(l);
+    mem.endBackward();
+    return l.item();
+  };
   for (let i = 0; i < spec.steps; i++) {
+    step = i + 1;
     const ids = randint(0, VOCAB, [BATCH, SEQ], { generator: gen, dtype: 'int64' });
     const targets = randint(0, VOCAB, [BATCH, SEQ], { generator: gen, dtype: 'int64' });
     const a = performance.now();
-    const l = model.loss(ids, targets);
-    loss = l.item();
-    engine.backward(l);
+    loss = forwardBackward(ids, targets);
+    mem.sample(`step ${step} backward`, memoryReport(engine.parts).total);
     const b = performance.now();
     await engine.step();
     const c = performance.now();
+    mem.sample(`step ${step} optimizer`, memoryReport(engine.parts).total);
     stepMs.push(c - a);
     optMs.push(c - b);
   }
+  for (const h of hooks) h.remove();
   const s = nvme.stats;
   const p = paramSwap?.stats ?? null;
   const paramRead = p ? p.bytesRead - swapStart.read : 0;
@@ -120,6 +205,8 @@ export async function runZeroNvmeChild(spec: ChildSpec): Promise<void> {
     disk_state_bytes: s.stateBytes, resident_capacity_bytes: s.capacityBytes, peak_resident_bytes: s.peakResidentBytes,
     bytes_read: s.bytesRead, bytes_written: s.bytesWritten, setup_s: round(setupS, 1), last_loss: round(loss, 4),
     step_ms: stepMs.map((x) => round(x, 0)), optimizer_step_ms: optMs.map((x) => round(x, 0)),
+    memory: mem.summary(params),
+    zero_memory_gib: Object.fromEntries(memoryReport(engine.parts).entries.map((e) => [e.what, round(e.bytes / 2 ** 30, 3)])),
     ...(p
       ? { param_disk_bytes: p.swappedBytes, param_capacity_bytes: p.capacityBytes, param_peak_resident_bytes: p.peakResidentBytes, param_bytes_read: paramRead, param_bytes_written: paramWritten }
       : {}),

@@ -17,8 +17,11 @@ export interface NvmeTarget {
   numel: number;
   /** Starting fp32 values, read once when the swap file is written. */
   initial(): Float32Array;
-  /** The unscaled, clipped fp32 gradient of the partition at step time. */
-  grad(): Float32Array;
+  /**
+   * The unscaled, clipped fp32 gradient of elements [start, start + numel) at step time: a view
+   * of fp32 gradients held as such, or 16-bit ones widened into `out` (numel elements long).
+   */
+  gradSlice(start: number, numel: number, out: Float32Array): Float32Array;
   /** Receives updated fp32 values of elements [start, start + values.length) while they are resident. */
   update(start: number, values: Float32Array): void | Promise<void>;
 }
@@ -120,9 +123,9 @@ export class NvmeOptimizer {
           const i = targetAt(g.starts, start);
           const t = g.targets[i]!;
           const local = start - g.starts[i]!;
-          // A sub-group inside one partition reads its gradient in place; one spanning two is copied.
-          if (local + numel <= t.numel) return t.grad().subarray(local, local + numel);
-          return gather(g.targets, g.starts, start, scratch.subarray(0, numel), (x) => x.grad());
+          // A sub-group inside one partition reads an fp32 gradient in place; one spanning two is copied.
+          if (local + numel <= t.numel) return t.gradSlice(local, numel, scratch.subarray(0, numel));
+          return gatherGrad(g.targets, g.starts, start, scratch.subarray(0, numel));
         },
         h,
         { onUpdated: (start, values) => scatter(g.targets, g.starts, start, values) },
@@ -223,6 +226,21 @@ function gather(targets: readonly NvmeTarget[], starts: readonly number[], start
     const local = start + done - starts[i]!;
     const n = Math.min(t.numel - local, out.length - done);
     out.set(src(t).subarray(local, local + n), done);
+    done += n;
+  }
+  return out;
+}
+
+/** Gradients of consecutive targets into `out` (each target's piece made in place where it must be made). */
+function gatherGrad(targets: readonly NvmeTarget[], starts: readonly number[], start: number, out: Float32Array): Float32Array {
+  let done = 0;
+  for (let i = targetAt(starts, start); done < out.length; i++) {
+    const t = targets[i]!;
+    const local = start + done - starts[i]!;
+    const n = Math.min(t.numel - local, out.length - done);
+    const piece = out.subarray(done, done + n);
+    const got = t.gradSlice(local, n, piece);
+    if (got !== piece) piece.set(got);
     done += n;
   }
   return out;

@@ -60,7 +60,7 @@ export async function attachNvmeStage12(parts: EngineParts, ctx: StrategyContext
       groupIndex: f.optimizerGroup,
       numel: ps,
       initial: () => f.master.data<'float32'>(),
-      grad: () => f.grad.data<'float32'>(),
+      gradSlice: (start, numel) => f.grad.data<'float32'>().subarray(start, start + numel),
       update: isHalf
         ? (start, values) => masterToHalf(values, (f.partition.data() as Uint16Array).subarray(start, start + values.length), f.dtype as HalfDType)
         : (start, values) => f.partition.data<'float32'>().set(values, start),
@@ -91,7 +91,7 @@ export async function attachNvmeStage3(parts: EngineParts, ctx: StrategyContext,
       groupIndex: f.groupIndex,
       numel,
       initial: () => f.initialMaster(),
-      grad: () => f.grad.data<'float32'>(),
+      gradSlice: (start, n, out) => f.gradFloat32(start, n, out),
       update: isHalf
         ? async (start, values) => {
           const end = start + values.length;

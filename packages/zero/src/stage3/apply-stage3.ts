@@ -6,7 +6,7 @@ import path from 'node:path';
 import { bytesPerElement, type Tensor } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
 import { MasterWeights } from '@ds/precision';
-import type { LossScaler } from '@ds/precision';
+import type { GradAccumDType, LossScaler } from '@ds/precision';
 import { reduceGroupOf, type EngineParts, type StrategyContext } from '@ds/strategy';
 import type { OffloadOptions, ZeroOptions } from '../options.js';
 import { nvmePathOf } from '../offload/nvme-stages.js';
@@ -162,8 +162,36 @@ async function paramSwapFor(offload: OffloadOptions, records: PartitionedParam[]
   });
 }
 
+/** DeepSpeed's spellings of data_types.grad_accum_dtype. */
+const ACCUM_DTYPES: Readonly<Record<string, GradAccumDType>> = {
+  fp32: 'float32', float32: 'float32', float: 'float32', 'torch.float32': 'float32', 'torch.float': 'float32',
+  fp16: 'float16', float16: 'float16', half: 'float16', 'torch.float16': 'float16', 'torch.half': 'float16',
+  bf16: 'bfloat16', bfloat16: 'bfloat16', bfloat: 'bfloat16', 'torch.bfloat16': 'bfloat16',
+};
+
+/**
+ * The dtype of the gradient partitions: `data_types.grad_accum_dtype` when the config sets it,
+ * else fp32 (micro-batches accumulate without 16-bit rounding). A 16-bit one must be the dtype the
+ * model trains in under mixed precision: it is the model's gradients, partitioned.
+ */
+export function gradPartitionDtype(config: Readonly<Record<string, unknown>>, modelDtype: 'float16' | 'bfloat16' | null): GradAccumDType {
+  const dataTypes = config.data_types as { grad_accum_dtype?: unknown } | null | undefined;
+  const v = dataTypes && typeof dataTypes === 'object' ? dataTypes.grad_accum_dtype : undefined;
+  if (v === undefined || v === null) return 'float32';
+  const d = typeof v === 'string' ? ACCUM_DTYPES[v.toLowerCase()] : undefined;
+  if (!d) throw new RangeError(`data_types.grad_accum_dtype must be "fp32", "fp16" or "bf16" (or null), got ${JSON.stringify(v)}`);
+  if (d !== 'float32' && d !== modelDtype) {
+    throw new RangeError(
+      `data_types.grad_accum_dtype is ${JSON.stringify(v)} but the model trains in ${modelDtype ?? 'float32'}; ZeRO-3 holds 16-bit gradient partitions ` +
+        `only in the dtype of the model's gradients (enable ${d === 'bfloat16' ? 'bf16' : 'fp16'}, or set grad_accum_dtype to "fp32")`,
+    );
+  }
+  return d;
+}
+
 function finishStage3(parts: EngineParts, ctx: StrategyContext, options: ZeroOptions, setup: Stage3Setup): void {
   const { model, records, groups, syncGroups, mode, mixedMasters, paramSwap } = setup;
+  const gradDtype = gradPartitionDtype(ctx.config, mixedMasters?.dtype ?? null);
   let flats: FlatPartition[] = [];
   if (parts.optimizer) {
     const halfOf = new Map<Tensor, Tensor>();
@@ -188,6 +216,7 @@ function finishStage3(parts: EngineParts, ctx: StrategyContext, options: ZeroOpt
         aliasFp32: paramSwap === null,
         // Parameters and optimizer both on NVMe: the masters go straight to disk, one flat at a time.
         lazyMasters: paramSwap !== null && options.offload_optimizer?.device === 'nvme',
+        gradDtype,
       },
     );
   }

@@ -1,11 +1,23 @@
 // The optimizer's view of stage 3: each optimizer group's parameters, split by partition group
 // and into sub-groups of about sub_group_size elements, become flat fp32 buffers holding only
 // this rank's slices (spec §2.7). The optimizer's groups are rewritten to hold those buffers,
-// so its state exists for this rank's partition only.
-import { nn, Tensor, type optim } from '@ds/core';
+// so its state exists for this rank's partition only. The gradient partitions beside them are
+// fp32, or 16-bit under `data_types.grad_accum_dtype` (DeepSpeed's grad_partitions_flat_buffer in
+// the gradient-accumulation dtype), widened to fp32 a piece at a time when the optimizer steps.
+import { allocateStorage, nn, Tensor, type optim } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
+import { unscaleToMaster, type GradAccumDType } from '@ds/precision';
 import { setReduceGroup } from '@ds/strategy';
 import type { PartitionedParam } from './partitioned-param.js';
+
+/**
+ * What a step multiplies 16-bit gradient partitions by as it widens them to fp32: 1/loss scale,
+ * then the clipping coefficient (1: no clipping). fp32 partitions are scaled in place instead.
+ */
+export interface GradStepScale {
+  inv: number;
+  clip: number;
+}
 
 /** One flat fp32 buffer the optimizer steps: this rank's slices of some parameters. */
 export interface FlatPartition {
@@ -17,8 +29,18 @@ export interface FlatPartition {
   readonly offsets: readonly number[];
   /** The fp32 master slices, as the parameter the optimizer holds. */
   readonly master: nn.Parameter;
-  /** The fp32 gradient slices, accumulated over micro-batches. */
+  /** The gradient slices, accumulated over micro-batches, in `gradDtype`. */
   readonly grad: Tensor;
+  /** float32, or the 16-bit model dtype (data_types.grad_accum_dtype). */
+  readonly gradDtype: GradAccumDType;
+  /** The factors `gradFloat32` applies to 16-bit partitions this step (set by the updater). */
+  readonly stepScale: GradStepScale;
+  /**
+   * The fp32 gradient of elements [start, start + numel) as the optimizer steps it: a view of an
+   * fp32 partition (already unscaled and clipped in place), or a 16-bit one widened into `out`
+   * (numel elements) times `stepScale`.
+   */
+  gradFloat32(start: number, numel: number, out: Float32Array): Float32Array;
   /** Elements of the flat buffers (the master may be empty while its values live elsewhere). */
   readonly numel: number;
   /**
@@ -35,6 +57,8 @@ export interface FlatPartitionOptions {
   aliasFp32?: boolean;
   /** Leave the masters empty and build their values only when initialMaster() asks (default false). */
   lazyMasters?: boolean;
+  /** The gradient partitions' dtype (default float32). */
+  gradDtype?: GradAccumDType;
 }
 
 /**
@@ -110,14 +134,15 @@ function makeFlat(
     });
     return out;
   };
-  const gradData = new Float32Array(total);
+  const gradDtype = opts.gradDtype ?? 'float32';
+  const gradData = allocateStorage(gradDtype, total) as Float32Array | Uint16Array;
   const lazy = opts.lazyMasters ?? false;
   const masterData = lazy ? new Float32Array(0) : fill(new Float32Array(total));
   recs.forEach((rec, i) => {
     const at = offsets[i]!;
     const ps = rec.partitionSize;
     rec.master = lazy ? new Tensor(new Float32Array(0), [0], 'float32') : new Tensor(masterData, [ps], 'float32', { offset: at });
-    rec.gradPartition = new Tensor(gradData, [ps], 'float32', { offset: at });
+    rec.gradPartition = new Tensor(gradData, [ps], gradDtype, { offset: at });
     // An fp32 model computes with the master itself: one copy of the partition, not two (unless
     // the partition lives on NVMe, where the master is written back to after each step).
     if (rec.dtype === 'float32' && (opts.aliasFp32 ?? true) && !lazy && !rec.store) rec.partition = rec.master;
@@ -137,7 +162,26 @@ function makeFlat(
     cache.owner = null;
     cache.data = null;
   };
-  return {
-    groupIndex, group, recs, offsets, master, grad: new Tensor(gradData, [total], 'float32'), numel: total, initialMaster, dropInitial,
+  const stepScale: GradStepScale = { inv: 1, clip: 1 };
+  const gradFloat32 = (start: number, numel: number, out: Float32Array): Float32Array => {
+    if (start < 0 || numel < 0 || start + numel > total) throw new RangeError(`ZeRO-3: gradient elements ${start}..${start + numel} of a partition of ${total}`);
+    if (gradData instanceof Float32Array) return gradData.subarray(start, start + numel);
+    return widenScaled(gradData.subarray(start, start + numel), gradDtype as 'float16' | 'bfloat16', out.subarray(0, numel), stepScale);
   };
+  return {
+    groupIndex, group, recs, offsets, master, grad: new Tensor(gradData, [total], gradDtype), gradDtype, stepScale, gradFloat32, numel: total, initialMaster, dropInitial,
+  };
+}
+
+/**
+ * 16-bit gradients as fp32 times 1/loss scale, then times the clipping coefficient when it is
+ * below 1: each product rounded to fp32, as the fp32 path's in-place unscale and clip round them.
+ */
+export function widenScaled(src: Uint16Array, dtype: 'float16' | 'bfloat16', out: Float32Array, scale: GradStepScale): Float32Array {
+  unscaleToMaster(src, dtype, out, scale.inv);
+  if (scale.clip < 1) {
+    const c = Math.fround(scale.clip);
+    for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i]! * c);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 // Stage-3 memory the model walk of memoryReport cannot see: a released parameter's data is an
-// empty placeholder, its slice lives in the record, and the fp32 partition gradients are not
+// empty placeholder, its slice lives in the record, and the partition gradients are not
 // attached to the optimizer's flat masters as `.grad`.
 import type { Tensor } from '@ds/core';
 import { registerMemory } from '../estimate/memory-report.js';
@@ -7,7 +7,7 @@ import type { FlatPartition } from './flat-partitions.js';
 import type { PartitionedParam } from './partitioned-param.js';
 import type { ParamSwap } from './param-swap.js';
 
-/** Register this rank's parameter partitions and fp32 partition gradients with memoryReport. */
+/** Register this rank's parameter partitions and partition gradients (fp32 or 16-bit) with memoryReport. */
 export function registerPartitionMemory(records: readonly PartitionedParam[], flats: readonly FlatPartition[], swap: ParamSwap | null = null): { remove(): void } {
   const partitions = registerMemory(
     'parameters',
@@ -21,7 +21,8 @@ export function registerPartitionMemory(records: readonly PartitionedParam[], fl
     { name: 'zero-3 parameter partitions' },
   );
   const buffers = swap ? registerMemory('parameters', () => swap.swapper.pool.capacityBytes, { name: 'zero-3 parameter swap buffers (offload_param nvme)' }) : null;
-  const grads = registerMemory('gradients', () => uniqueBytes(flats.map((f) => f.grad)), { name: 'zero-3 fp32 partition gradients' });
+  const dtype = flats[0]?.gradDtype ?? 'float32';
+  const grads = registerMemory('gradients', () => uniqueBytes(flats.map((f) => f.grad)), { name: `zero-3 ${dtype === 'float32' ? 'fp32' : dtype} partition gradients` });
   return {
     remove: () => {
       partitions.remove();

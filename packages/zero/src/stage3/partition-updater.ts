@@ -1,7 +1,10 @@
 // The stage-3 optimizer step: the optimizer updates this rank's fp32 slices only; the slices
 // are written back into the model-dtype partitions; parameters kept gathered are rebuilt. Under
 // mixed precision it also unscales, agrees on overflow across ranks and drives the loss scaler.
-import { noGrad } from '@ds/core';
+// 16-bit gradient partitions (data_types.grad_accum_dtype) are never made fp32 as a whole: as in
+// DeepSpeed's stage 3, each sub-group's fp32 gradient is made (unscaled and clipped) just before
+// that sub-group steps.
+import { noGrad, Tensor } from '@ds/core';
 import type { ProcessGroup } from '@ds/comm';
 import { NonFiniteGradientError, overflowAcross, unscaleToMaster, type LossScaler } from '@ds/precision';
 import type { EngineParts, StepResult, Updater } from '@ds/strategy';
@@ -44,14 +47,19 @@ export class PartitionUpdater implements Updater {
     const { parts, flats, coordinator, mixed } = this.#init;
     const optimizer = parts.optimizer;
     if (!optimizer) throw new Error('engine.step: the engine has no optimizer; pass one to initialize() or add an "optimizer" section to the config');
-    for (const f of flats) f.master.grad = f.grad;
+    const half = flats.some((f) => f.gradDtype !== 'float32');
+    if (!half) for (const f of flats) f.master.grad = f.grad;
 
     const usedScale = mixed ? mixed.scaler.scale : 1;
     if (mixed) {
       let finite = true;
-      for (const f of flats) {
-        const g = f.grad.data<'float32'>();
-        if (!unscaleToMaster(g, 'float32', g, 1 / usedScale)) finite = false;
+      if (half) {
+        finite = allFinite(flats, 1 / usedScale);
+      } else {
+        for (const f of flats) {
+          const g = f.grad.data<'float32'>();
+          if (!unscaleToMaster(g, 'float32', g, 1 / usedScale)) finite = false;
+        }
       }
       if (await overflowAcross(!finite, [mixed.world])) {
         const step = mixed.scaler.curIter + 1;
@@ -71,13 +79,21 @@ export class PartitionUpdater implements Updater {
     }
 
     let gradNorm: number | null = null;
+    let coef = 1;
     const clip = this.#init.gradientClipping;
     if (clip > 0) {
       const grads = flats.map((f) => f.grad);
       gradNorm = await parts.gradNorm(grads);
+      // 16-bit partitions are still scaled: the norm of the scaled values, unscaled (DeepSpeed's order).
+      if (half) gradNorm = Math.fround(gradNorm / usedScale);
       // The engine's coefficient, rounded the same way, so fp32 runs match data parallelism.
-      const coef = Math.fround(clip / (gradNorm + 1e-6));
-      if (coef < 1) noGrad(() => grads.forEach((g) => g.mul_(coef)));
+      coef = Math.fround(clip / (gradNorm + 1e-6));
+      if (coef < 1 && !half) noGrad(() => grads.forEach((g) => g.mul_(coef)));
+    }
+    // What widening a 16-bit partition to fp32 multiplies by this step (fp32 ones were scaled above).
+    for (const f of flats) {
+      f.stepScale.inv = 1 / usedScale;
+      f.stepScale.clip = half ? coef : 1;
     }
     const swap = this.#init.paramSwap ?? null;
     // Partitions on NVMe are rewritten below: no gather may still be reading one.
@@ -88,16 +104,21 @@ export class PartitionUpdater implements Updater {
     if (this.#offloadStep) {
       // NVMe offload: the step streams the partitions from disk and writes the model's weights itself.
       await this.#offloadStep();
+    } else if (half) {
+      // One sub-group at a time (DeepSpeed's _optimizer_step): only its fp32 gradient exists while it steps.
+      const scratch = new Float32Array(flats.reduce((n, f) => Math.max(n, f.numel), 0));
+      for (const f of flats) {
+        f.master.grad = new Tensor(f.gradFloat32(0, f.numel, scratch), [f.numel], 'float32');
+        try {
+          optimizer.step();
+        } finally {
+          f.master.grad = null;
+        }
+        await writeBack(f, swap);
+      }
     } else {
       optimizer.step();
-    }
-    if (!this.#offloadStep) {
-      for (const f of flats) {
-        for (const rec of f.recs) {
-          if (swap?.holds(rec)) await swap.store(rec, rec.master!.data<'float32'>());
-          else if (rec.partition !== rec.master) fromFp32(rec.master!.data<'float32'>(), rec.partition.data(), rec.dtype);
-        }
-      }
+      for (const f of flats) await writeBack(f, swap);
     }
     if (swap) {
       // The next pass's first partitions are read behind the write-backs still in flight.
@@ -117,9 +138,32 @@ export class PartitionUpdater implements Updater {
 
   zeroGrad(): void {
     for (const f of this.#init.flats) {
-      f.grad.data<'float32'>().fill(0);
+      (f.grad.data() as Float32Array | Uint16Array).fill(0);
       f.master.grad = null;
       for (const rec of f.recs) rec.param.grad = null;
     }
   }
+}
+
+/** The updated fp32 slices into the model-dtype partitions (in memory, or on NVMe). */
+async function writeBack(f: FlatPartition, swap: ParamSwap | null): Promise<void> {
+  for (const rec of f.recs) {
+    if (swap?.holds(rec)) await swap.store(rec, rec.master!.data<'float32'>());
+    else if (rec.partition !== rec.master) fromFp32(rec.master!.data<'float32'>(), rec.partition.data(), rec.dtype);
+  }
+}
+
+/** Whether every 16-bit gradient, times `inv`, is finite (widened a piece at a time). */
+function allFinite(flats: readonly FlatPartition[], inv: number): boolean {
+  const scratch = new Float32Array(1 << 20);
+  let finite = true;
+  for (const f of flats) {
+    const g = f.grad.data() as Uint16Array;
+    const dtype = f.gradDtype as 'float16' | 'bfloat16';
+    for (let a = 0; a < g.length; a += scratch.length) {
+      const b = Math.min(g.length, a + scratch.length);
+      if (!unscaleToMaster(g.subarray(a, b), dtype, scratch.subarray(0, b - a), inv)) finite = false;
+    }
+  }
+  return finite;
 }

@@ -121,8 +121,9 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
 
   const grads = new Map<Tensor, Tensor>([[root, grad]]);
   // Storages already handed out as some leaf's `.grad` (or owned by the caller): a second
-  // leaf receiving the same storage must get a copy.
-  const adopted = new Set<unknown>([grad.storage]);
+  // leaf receiving the same storage must get a copy. Weak, so a gradient its owner drops during
+  // backward (ZeRO frees each one once reduced) is not kept alive until backward returns.
+  const adopted = new WeakSet<object>([grad.storage]);
   withGradMode(false, () => {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
@@ -171,12 +172,15 @@ function ownsStorage(g: Tensor): boolean {
 }
 
 function releasedGradFn(fn: GradFn): GradFn {
+  // Only the name: capturing `fn` would keep its saved tensors (the activations) alive for as
+  // long as anything holds the output.
+  const name = fn.name;
   return {
-    name: fn.name,
+    name,
     inputs: [],
     backward() {
       throw new Error(
-        `backward through ${fn.name} a second time: its saved tensors were freed after the first backward; pass { retainGraph: true } to the first call`,
+        `backward through ${name} a second time: its saved tensors were freed after the first backward; pass { retainGraph: true } to the first call`,
       );
     },
   };

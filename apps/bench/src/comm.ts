@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { runCommBench } from '@ds/comm';
+import { runPytorchComm } from './pytorch.js';
 import { note, type BenchRecord } from './report.js';
 
 export const COMM_RANK_FLAG = '--comm-gloo-rank';
@@ -19,6 +20,8 @@ const MiB = 1 << 20;
 
 export interface CommSuiteOptions {
   quick: boolean;
+  /** Also measure torch.distributed's gloo at the same sizes right after ours, and report the ratios. */
+  pytorch?: boolean;
   onRecord: (r: BenchRecord) => void;
   script: string;
 }
@@ -48,6 +51,7 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
     note(`comm gloo: ${ranks} processes`);
     const rows = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes);
     for (const r of rows) for (const x of record('gloo', ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord(x);
+    if (o.pytorch) comparePytorchGloo(ranks, rows, o);
   }
   const runs = o.quick ? 3 : 7;
   for (const backend of ['inproc', 'gloo'] as const) {
@@ -129,4 +133,22 @@ export async function runGlooRank(maxBytes: number): Promise<void> {
   if (world.rank === 0) process.stdout.write(`${JSON.stringify(rows)}\n`);
   // The whole teardown (world group and rendezvous store), so the process can exit.
   await destroyProcessGroup();
+}
+
+/** torch.distributed gloo at the sizes PyTorch's baselines quote, beside our gloo rows (same run). */
+function comparePytorchGloo(ranks: number, ours: GlooRow[], o: CommSuiteOptions): void {
+  const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => ours.some((r) => r.bytes === b));
+  note(`comm: PyTorch gloo, ${ranks} processes, ${sizes.length} sizes`);
+  const rows = runPytorchComm(ranks, sizes, o.quick ? 100 : 300);
+  if (!rows) return;
+  for (const p of rows) {
+    for (const x of record('pytorch-gloo', ranks, p.op, p.bytes, p.latencyUs, p.algbwGBps, p.busbwGBps)) o.onRecord({ ...x, context: { ...x.context, torch: p.torch } });
+    const mine = ours.find((r) => r.op === p.op && r.bytes === p.bytes);
+    if (!mine) continue;
+    const size = p.bytes >= MiB ? `${p.bytes / MiB}MiB` : `${p.bytes / 1024}KiB`;
+    o.onRecord({
+      suite: 'comm', name: `gloo_${p.op}_${size}_${ranks}r_ratio_vs_pytorch`, value: p.latencyUs / mine.timeUs, unit: 'x',
+      context: { oursUs: mine.timeUs, pytorchUs: p.latencyUs, note: 'PyTorch time over ours (>1: ours faster), measured one after the other in this run' },
+    });
+  }
 }

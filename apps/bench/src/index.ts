@@ -63,7 +63,7 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'kernel threads (setNumThreads; GEMM included); default: the kernels\' own', positiveInt('--threads'))
     .option('--json-only', 'print only the JSON records (no environment report or table)')
     .option('--compare-c', 'gemm: also compile and run a C program calling cblas_sgemm at the same sizes')
-    .option('--pytorch', 'gpt2, engine: also run the same model in PyTorch (python3 with torch; DDP at 2 ranks) right after, and report the ratio')
+    .option('--pytorch', 'gpt2, engine, comm: also run the same model in PyTorch (python3 with torch; DDP at 2 ranks) right after, and report the ratio')
     .option('--steps <n>', 'gpt2: timed steps per size', positiveInt('--steps'))
     .option('--warmup <n>', 'gpt2: warm-up steps per size (excluded)', positiveInt('--warmup', true))
     .option('--nvme-path <dir>', 'zero-nvme: directory for the swap files (default: the OS temp dir)')
@@ -133,7 +133,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   for (const suite of suites) {
     if (suite === 'gemm') runGemmSuite({ quick: !!opts.quick, compareC: !!opts.compareC, context, onRecord });
     else if (suite === 'adam') runAdamSuite({ quick: !!opts.quick, context, onRecord });
-    else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
+    else if (suite === 'comm') await runCommSuite({ quick: !!opts.quick, pytorch: !!opts.pytorch, onRecord, script: process.argv[1]! });
     else if (suite === 'engine') await runEngineSuite({ quick: !!opts.quick, pytorch: !!opts.pytorch, onRecord, script: process.argv[1]! });
     else if (suite === 'zero') await runZeroSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]! });
     else if (suite === 'zero-nvme') await runZeroNvmeSuite({ quick: !!opts.quick, onRecord, script: process.argv[1]!, nvmePath: opts.nvmePath, sizes: opts.nvmeSizes, offloadParam: !!opts.nvmeOffloadParam });

@@ -11,6 +11,7 @@ import { note, type BenchRecord } from './report.js';
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../pytorch');
 const SCRIPT = path.join(DIR, 'gpt2_baseline.py');
 const DDP_SCRIPT = path.join(DIR, 'ddp_baseline.py');
+const COMM_SCRIPT = path.join(DIR, 'comm_baseline.py');
 
 /** A Python interpreter that imports torch: DS_BENCH_PYTHON, else Debian's, else PATH's. */
 export function findTorchPython(): string | null {
@@ -72,4 +73,26 @@ export function runPytorchDdp(ranks: number, blas: PytorchBlasThreads, o: { quic
   if (r.status !== 0 || !line) throw new Error(`--pytorch: ${py} ${path.basename(script)} exited with ${r.status ?? r.signal}`);
   const res = JSON.parse(line) as { tokens_per_s: number; median_step_ms: number; torch: string };
   return { tokensPerS: res.tokens_per_s, medianStepMs: res.median_step_ms, torch: res.torch };
+}
+
+export interface PytorchCommRow { op: string; bytes: number; latencyUs: number; algbwGBps: number; busbwGBps: number; torch: string }
+
+/** torch.distributed gloo collectives between `ranks` processes (pytorch/comm_baseline.py); null when no torch is found. */
+export function runPytorchComm(ranks: number, sizes: number[], targetMs: number): PytorchCommRow[] | null {
+  const py = findTorchPython();
+  if (!py) {
+    note('--pytorch: no Python with torch found (set DS_BENCH_PYTHON, or apt-get install python3-torch); skipped');
+    return null;
+  }
+  const r = spawnSync(py, [COMM_SCRIPT, '--ranks', String(ranks), '--sizes', sizes.join(','), '--target-ms', String(targetMs)],
+    { encoding: 'utf8', cwd: DIR, stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+  if (r.status !== 0) throw new Error(`--pytorch: ${py} comm_baseline.py exited with ${r.status ?? r.signal}`);
+  const rows: PytorchCommRow[] = [];
+  for (const line of r.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const j = JSON.parse(line) as { op: string; bytes: number; latency_us?: number; algbw_gbps?: number; busbw_gbps?: number; torch?: string; error?: string };
+    if (j.error || j.latency_us === undefined) continue;
+    rows.push({ op: j.op, bytes: j.bytes, latencyUs: j.latency_us, algbwGBps: j.algbw_gbps!, busbwGBps: j.busbw_gbps!, torch: j.torch ?? '' });
+  }
+  return rows;
 }

@@ -4,6 +4,10 @@ import { initDistributed } from './init.js';
 import { allocShared } from './inproc/shared.js';
 import type { BenchOp } from './bench.js';
 
+/** Calls a small op (under SMALL_OP_MS each) makes before it is timed. */
+const WARM_CALLS = 30_000;
+const SMALL_OP_MS = 0.2;
+
 export interface BenchRankArgs {
   ops: BenchOp[];
   sizes: number[];
@@ -58,14 +62,22 @@ export default async function benchRank(args: BenchRankArgs): Promise<BenchRankR
         const i = f32(total, [n, total / n]);
         run = () => world.allToAll(o, i);
       }
-      // Warm up for about a fifth of the budget, in doubling batches: a small op needs thousands
-      // of calls before its JavaScript is optimised (4 KiB all-reduce: 43 us after 800 calls,
-      // 7 us after 100 000), a large one only has to touch its pages once. Every rank must call
-      // the same number of collectives, so the stop decision is agreed (max of elapsed times).
+      // Warm up in doubling batches for at least a fifth of the budget and, for small ops, at
+      // least WARM_CALLS calls (capped at ten budgets): a small op needs tens of thousands of
+      // calls before its JavaScript is optimised and the ranks' threads have settled on their
+      // cores (4 KiB all-reduce, 2 ranks: 40-100 us over the first 10 000 calls, 5-7 us from
+      // 30 000 on); a large one only has to touch its pages once. Every rank must call the same
+      // number of collectives, so the decision is taken on values agreed across ranks (maxima).
       const warmStart = performance.now();
+      let calls = 0;
       for (let batch = 1; batch <= args.maxIters; batch *= 2) {
+        const b0 = performance.now();
         for (let k = 0; k < batch; k++) await run();
-        if ((await maxAcross(performance.now() - warmStart)) >= args.targetMs / 5) break;
+        calls += batch;
+        const perCall = (await maxAcross(performance.now() - b0)) / batch;
+        const elapsed = await maxAcross(performance.now() - warmStart);
+        if (elapsed >= args.targetMs * 10) break;
+        if (elapsed >= args.targetMs / 5 && (calls >= Math.min(WARM_CALLS, args.maxIters) || perCall >= SMALL_OP_MS)) break;
       }
       let t0 = performance.now();
       const probeIters = 8;

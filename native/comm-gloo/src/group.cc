@@ -346,7 +346,7 @@ void Core::execute(Task& t) {
       throw Failure("DS_COMM_BROKEN", label(t) + " was not run: the process group is unusable after an earlier failure: " + why);
     }
     t.deadline = Clock::now() + (t.timeoutMs > 0 ? Ms(t.timeoutMs) : timeout);
-    if (check && size > 1) exchangeHeaders(t);
+    if (check && size > 1 && exchangeHeaders(t)) return;  // done inline
     runCollective(t);
   } catch (const Failure& f) {
     t.error = f.what();
@@ -453,7 +453,7 @@ void Core::waitP2p(Task& t) {
   }
 }
 
-void Core::exchangeHeaders(Task& t) {
+bool Core::exchangeHeaders(Task& t) {
   struct State {
     Desc mine;
     std::vector<Desc> all;
@@ -468,16 +468,28 @@ void Core::exchangeHeaders(Task& t) {
   const uint64_t slot = gloo::Slot::build(kHeaderSlotPrefix, static_cast<uint32_t>(t.seq));
   std::vector<std::string> errs(size);
 
+  // A small all-reduce rides along with its descriptor, so the check costs no extra round: every
+  // message is [descriptor | up to `cap` bytes of tensor], received into a slot of that capacity
+  // (a peer's message is never larger, whatever it called; a shorter one just fills less of it).
+  const size_t cap = directAllReduceLimit() / static_cast<size_t>(size - 1);
+  const size_t slotBytes = sizeof(Desc) + cap;
+  const bool inlineAllReduce = t.op == Op::ALLREDUCE && t.a.bytes > 0 && t.a.bytes <= cap;
+  const size_t sendBytes = sizeof(Desc) + (inlineAllReduce ? t.a.bytes : 0);
+  char* in = scratch(2, slotBytes * size);
+  char* out = scratch(3, sendBytes);
+  std::memcpy(out, &st->mine, sizeof(Desc));
+  if (inlineAllReduce) std::memcpy(out + sizeof(Desc), t.a.ptr, t.a.bytes);
+
   for (int r = 0; r < size; r++) {
     if (r == rank) continue;
     try {
-      st->recv[r] = ctx->createUnboundBuffer(&st->all[r], sizeof(Desc));
+      st->recv[r] = ctx->createUnboundBuffer(in + size_t(r) * slotBytes, slotBytes);
       st->recv[r]->recv(r, slot);
     } catch (const std::exception& e) {
       errs[r] = e.what();
     }
   }
-  st->send = ctx->createUnboundBuffer(&st->mine, sizeof(Desc));
+  st->send = ctx->createUnboundBuffer(out, sendBytes);
   int sends = 0;
   for (int r = 0; r < size; r++) {
     if (r == rank || !errs[r].empty()) continue;
@@ -494,6 +506,7 @@ void Core::exchangeHeaders(Task& t) {
     if (r == rank || !errs[r].empty()) continue;
     try {
       st->recv[r]->waitRecv(nullptr, remaining(t));
+      std::memcpy(&st->all[r], in + size_t(r) * slotBytes, sizeof(Desc));
       arrived.push_back(r);
     } catch (const std::exception& e) {
       if (isTimeoutText(e.what())) {
@@ -554,6 +567,16 @@ void Core::exchangeHeaders(Task& t) {
     }
     throw Failure("DS_COMM_MISMATCH", os.str(), bad);
   }
+  if (!inlineAllReduce) return false;
+  // Every rank holds every contribution: sum them in rank order, so all ranks get the same bits.
+  const size_t n = t.a.bytes / elementSize(t.dtype);
+  auto part = [&](int r) -> const char* { return (r == rank ? out : in + size_t(r) * slotBytes) + sizeof(Desc); };
+  char* mine = static_cast<char*>(t.a.ptr);
+  const ReduceFn fn = reduceFunction(t.dtype, t.redop);
+  fn(mine, part(0), part(1), n);
+  for (int r = 2; r < size; r++) fn(mine, mine, part(r), n);
+  if (t.redop == RedOp::AVG) scaleInPlace(t.a.ptr, n, t.dtype, 1.0 / size);
+  return true;
 }
 
 void Core::runCollective(Task& t) {

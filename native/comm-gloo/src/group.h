@@ -146,17 +146,18 @@ class Core : public std::enable_shared_from_this<Core> {
   void connect(Task& t);
   void close(Task& t);
   void waitP2p(Task& t);
-  void exchangeHeaders(Task& t);
+  /** Exchange call descriptors (and a small all-reduce's data); true when that finished the collective. */
+  bool exchangeHeaders(Task& t);
   void runCollective(Task& t);
   void ringReduceScatter(Task& t);
   void directAllReduce(Task& t);
   Ms remaining(const Task& t) const;
   [[noreturn]] void rethrow(const Task& t, const std::exception& e, const char* phase);
   std::vector<int> ranksNamedIn(const std::string& text) const;
-  /** Comm-thread scratch buffer `slot` (0 or 1) of at least `bytes`, reused between calls. */
+  /** Comm-thread scratch buffer `slot` (0-3; 2 and 3 belong to exchangeHeaders) of at least `bytes`, reused between calls. */
   char* scratch(int slot, size_t bytes);
-  std::unique_ptr<char[]> scratch_[2];
-  size_t scratchBytes_[2] = {0, 0};
+  std::unique_ptr<char[]> scratch_[4];
+  size_t scratchBytes_[4] = {0, 0, 0, 0};
 
   std::mutex finishedMu_;
   std::condition_variable finishedCv_;

@@ -48,7 +48,6 @@ export async function benchCollectives(group: ProcessGroup, opts: BenchOptions =
   const targetBytes = opts.targetBytes ?? 512 << 20;
   const minIters = opts.minIters ?? 5;
   const maxIters = opts.maxIters ?? 200;
-  const warmup = opts.warmup ?? 2;
   const n = group.size;
   const rows: BenchRow[] = [];
   const timing = new Tensor(new Float32Array(1), [1], 'float32');
@@ -74,6 +73,8 @@ export async function benchCollectives(group: ProcessGroup, opts: BenchOptions =
         }
       };
       const iters = Math.min(maxIters, Math.max(minIters, Math.ceil(targetBytes / (elems * 4))));
+      // A quarter of the timed calls (2-50) first: the sweep's first op otherwise times cold code.
+      const warmup = opts.warmup ?? Math.max(2, Math.min(50, iters >> 2));
       for (let i = 0; i < warmup; i++) await call();
       await group.barrier();
       const t0 = performance.now();

@@ -453,6 +453,69 @@ void Core::waitP2p(Task& t) {
   }
 }
 
+// What a collective small enough to ride in the descriptor exchange sends each peer r:
+// sendLen[r] bytes from src + sendOff[r]; it then expects recvLen[r] bytes from r, which are
+// reduced (in rank order) into the output or placed at recvOff[r] in it. on == false: not
+// carried (too large, or another op).
+struct Inline {
+  bool on = false;
+  bool reduce = false;
+  const char* src = nullptr;
+  std::vector<size_t> sendOff, sendLen, recvOff, recvLen;
+};
+
+static Inline inlinePlan(const Task& t, int groupSize, size_t cap) {
+  Inline p;
+  const size_t n = static_cast<size_t>(groupSize);
+  const size_t es = elementSize(t.dtype);
+  auto uniform = [&](const void* src, size_t len, size_t stride, bool reduce) {
+    p.on = true;
+    p.reduce = reduce;
+    p.src = static_cast<const char*>(src);
+    for (size_t r = 0; r < n; r++) {
+      p.sendOff.push_back(r * stride);
+      p.sendLen.push_back(len);
+      p.recvOff.push_back(reduce ? 0 : r * len);
+      p.recvLen.push_back(len);
+    }
+  };
+  switch (t.op) {
+    case Op::ALLREDUCE:
+      if (t.a.bytes > 0 && t.a.bytes <= cap) uniform(t.a.ptr, t.a.bytes, 0, true);
+      break;
+    case Op::ALLGATHER:
+      if (t.b.bytes > 0 && t.b.bytes <= cap && t.a.bytes == t.b.bytes * n) uniform(t.b.ptr, t.b.bytes, 0, false);
+      break;
+    case Op::REDUCE_SCATTER:
+      if (t.a.bytes > 0 && t.a.bytes <= cap && t.b.bytes == t.a.bytes * n) uniform(t.b.ptr, t.a.bytes, t.a.bytes, true);
+      break;
+    case Op::ALLTOALLV: {
+      if (t.inCounts.size() != n || t.outCounts.size() != n) break;
+      size_t in = 0, out = 0;
+      for (size_t r = 0; r < n; r++) {
+        const size_t sl = static_cast<size_t>(t.inCounts[r]) * es, rl = static_cast<size_t>(t.outCounts[r]) * es;
+        if (sl > cap) return Inline{};
+        p.sendOff.push_back(in);
+        p.sendLen.push_back(sl);
+        p.recvOff.push_back(out);
+        p.recvLen.push_back(rl);
+        in += sl;
+        out += rl;
+      }
+      if (in != t.b.bytes || out != t.a.bytes) return Inline{};
+      p.on = true;
+      p.src = static_cast<const char*>(t.b.ptr);
+      break;
+    }
+    default:
+      break;
+  }
+  return p;
+}
+
+// Desc.reserved of a descriptor that carries its collective's data: the flag and the byte count.
+constexpr uint32_t kCarried = 0x80000000u;
+
 bool Core::exchangeHeaders(Task& t) {
   struct State {
     Desc mine;
@@ -468,17 +531,26 @@ bool Core::exchangeHeaders(Task& t) {
   const uint64_t slot = gloo::Slot::build(kHeaderSlotPrefix, static_cast<uint32_t>(t.seq));
   std::vector<std::string> errs(size);
 
-  // A small all-reduce rides along with its descriptor, so the check costs no extra round: every
-  // message is [descriptor | up to `cap` bytes of tensor], received into a slot of that capacity
-  // (a peer's message is never larger, whatever it called; a shorter one just fills less of it).
+  // A small collective rides along with its descriptor, so the check costs no extra round: the
+  // message to peer r is [descriptor | what r needs from this rank] (all-reduce: the tensor;
+  // all-gather: this rank's part; all-to-all and reduce-scatter: chunk r), received into a slot
+  // of `cap` payload bytes (a peer's message is never larger, whatever it called; a shorter one
+  // just fills less of it). Region `rank` of `out` holds what this rank "sends itself".
   const size_t cap = directAllReduceLimit() / static_cast<size_t>(size - 1);
   const size_t slotBytes = sizeof(Desc) + cap;
-  const bool inlineAllReduce = t.op == Op::ALLREDUCE && t.a.bytes > 0 && t.a.bytes <= cap;
-  const size_t sendBytes = sizeof(Desc) + (inlineAllReduce ? t.a.bytes : 0);
+  const Inline how = inlinePlan(t, size, cap);
+  size_t maxSend = 0;
+  for (size_t l : how.sendLen) maxSend = std::max(maxSend, l);
+  const size_t region = sizeof(Desc) + maxSend;
   char* in = scratch(2, slotBytes * size);
-  char* out = scratch(3, sendBytes);
-  std::memcpy(out, &st->mine, sizeof(Desc));
-  if (inlineAllReduce) std::memcpy(out + sizeof(Desc), t.a.ptr, t.a.bytes);
+  char* out = scratch(3, region * size);
+  for (int r = 0; r < size; r++) {
+    char* o = out + size_t(r) * region;
+    Desc d = st->mine;
+    if (how.on) d.reserved = kCarried | static_cast<uint32_t>(how.sendLen[r]);
+    std::memcpy(o, &d, sizeof(Desc));
+    if (how.on && how.sendLen[r]) std::memcpy(o + sizeof(Desc), how.src + how.sendOff[r], how.sendLen[r]);
+  }
 
   for (int r = 0; r < size; r++) {
     if (r == rank) continue;
@@ -489,12 +561,12 @@ bool Core::exchangeHeaders(Task& t) {
       errs[r] = e.what();
     }
   }
-  st->send = ctx->createUnboundBuffer(out, sendBytes);
+  st->send = ctx->createUnboundBuffer(out, region * size);
   int sends = 0;
   for (int r = 0; r < size; r++) {
     if (r == rank || !errs[r].empty()) continue;
     try {
-      st->send->send(r, slot);
+      st->send->send(r, slot, size_t(r) * region, region);
       sends++;
     } catch (const std::exception& e) {
       errs[r] = e.what();
@@ -567,15 +639,36 @@ bool Core::exchangeHeaders(Task& t) {
     }
     throw Failure("DS_COMM_MISMATCH", os.str(), bad);
   }
-  if (!inlineAllReduce) return false;
-  // Every rank holds every contribution: sum them in rank order, so all ranks get the same bits.
-  const size_t n = t.a.bytes / elementSize(t.dtype);
-  auto part = [&](int r) -> const char* { return (r == rank ? out : in + size_t(r) * slotBytes) + sizeof(Desc); };
-  char* mine = static_cast<char*>(t.a.ptr);
-  const ReduceFn fn = reduceFunction(t.dtype, t.redop);
-  fn(mine, part(0), part(1), n);
-  for (int r = 2; r < size; r++) fn(mine, mine, part(r), n);
-  if (t.redop == RedOp::AVG) scaleInPlace(t.a.ptr, n, t.dtype, 1.0 / size);
+  // Finished here only if every rank carried its data (each rank sees the same descriptors,
+  // so all decide alike); otherwise the collective runs as usual and the payloads are ignored.
+  if (!how.on) return false;
+  for (int r = 0; r < size; r++) {
+    if (r != rank && !(st->all[r].reserved & kCarried)) return false;
+  }
+  for (int r = 0; r < size; r++) {
+    const size_t got = r == rank ? how.sendLen[r] : (st->all[r].reserved & ~kCarried);
+    if (got != how.recvLen[r]) {
+      const size_t es = elementSize(t.dtype);
+      throw Failure("DS_COMM_MISMATCH",
+                    label(t) + " mismatch: " + rankName(r) + " sends " + std::to_string(got / es) + " elements to " + rankName(rank) +
+                        ", which expects " + std::to_string(how.recvLen[r] / es) + " (the ranks' split sizes disagree)",
+                    {r});
+    }
+  }
+  auto part = [&](int r) -> const char* { return (r == rank ? out + size_t(r) * region : in + size_t(r) * slotBytes) + sizeof(Desc); };
+  char* dst = static_cast<char*>(t.a.ptr);
+  if (how.reduce) {
+    // Sum in rank order, so every rank gets the same bits.
+    const size_t n = how.recvLen[0] / elementSize(t.dtype);
+    const ReduceFn fn = reduceFunction(t.dtype, t.redop);
+    fn(dst, part(0), part(1), n);
+    for (int r = 2; r < size; r++) fn(dst, dst, part(r), n);
+    if (t.redop == RedOp::AVG) scaleInPlace(dst, n, t.dtype, 1.0 / size);
+  } else {
+    for (int r = 0; r < size; r++) {
+      if (how.recvLen[r]) std::memcpy(dst + how.recvOff[r], part(r), how.recvLen[r]);
+    }
+  }
   return true;
 }
 

@@ -39,6 +39,7 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
   for (const [variant, size, expected] of [
     ['op', 2, 'allReduce #1 mismatch: rank 0 called allReduce(float32 [1024], sum) but rank 1 called broadcast(float32 [1024], src=0)'],
     ['shape', 3, 'allReduce #1 mismatch: rank 0 called allReduce(float32 [1024], sum) but rank 2 called allReduce(float32 [512], sum)'],
+    ['large', 3, 'allReduce #1 mismatch: rank 0 called allReduce(float32 [1024], sum) but rank 2 called allReduce(float32 [1048576], sum)'],
     ['dtype', 3, 'allReduce #1 mismatch: rank 0 called allReduce(float16 [1024], sum) but rank 1 called allReduce(float32 [1024], sum), rank 2 called allReduce(float32 [1024], sum)'],
   ] as const) {
     it(`mismatched calls (${variant}) raise the same error on every rank`, async () => {
@@ -51,6 +52,14 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
       }
     });
   }
+
+  it('allToAll whose split sizes disagree: the rank that would receive the wrong count says so', async () => {
+    const outs = await run(2, 'mismatch', { env: { VARIANT: 'splits' } });
+    expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
+    const err = outs[1]!.result.error;
+    expect(err?.name, explain(outs)).toBe('CommMismatchError');
+    expect(err.message).toContain('mismatch: rank 0 sends 2 elements to rank 1, which expects 3');
+  });
 
   it('a rank killed with SIGKILL: the others fail promptly, naming it', async () => {
     const l = await launch(3, 'kill', { env: { OP_TIMEOUT_MS: '5000' } });

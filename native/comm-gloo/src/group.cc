@@ -35,11 +35,12 @@ constexpr uint8_t kDirectSlotPrefix = 0x43;
 constexpr uint32_t kConnectBarrierTag = 0xffffffffu;
 
 // All-reduces whose tensor, times the peers it goes to, is at most this many bytes exchange
-// everything in one round (see Core::directAllReduce). DS_GLOO_DIRECT_BYTES overrides; 0 = never.
+// everything in one round (see Core::directAllReduce; 1 MiB at 2 processes: ~2.3 ms against
+// ~3.6 ms through Gloo's ring); the same bound caps what rides in the descriptor exchange. DS_GLOO_DIRECT_BYTES overrides; 0 = never.
 size_t directAllReduceLimit() {
   static const size_t limit = [] {
     const char* v = std::getenv("DS_GLOO_DIRECT_BYTES");
-    return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : size_t(256) << 10;
+    return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : size_t(1) << 20;
   }();
   return limit;
 }

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { runCommBench } from '@ds/comm';
 import { runPytorchComm } from './pytorch.js';
 import { note, type BenchRecord } from './report.js';
+import { rankProcessArgs } from './env.js';
 
 export const COMM_RANK_FLAG = '--comm-gloo-rank';
 export const COMM_FIRST_FLAG = '--comm-first-collective';
@@ -112,7 +113,7 @@ async function glooRanks(n: number, script: string, maxBytes: number): Promise<G
   const outs = await Promise.all(Array.from({ length: n }, (_, rank) => new Promise<{ code: number | null; out: string }>((resolve) => {
     const env = { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(n), LOCAL_WORLD_SIZE: String(n),
       MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1' };
-    const child = spawn(process.execPath, [...process.execArgv, script, COMM_RANK_FLAG, String(maxBytes)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...rankProcessArgs(n), script, COMM_RANK_FLAG, String(maxBytes)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('close', (code) => resolve({ code, out }));

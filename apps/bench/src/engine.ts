@@ -13,6 +13,7 @@ import { median, round } from './gemm.js';
 import { gpt2Config } from './gpt2.js';
 import { runPytorchDdp } from './pytorch.js';
 import { emit, isBenchRecord, note, type BenchRecord } from './report.js';
+import { rankProcessArgs } from './env.js';
 
 export const ENGINE_RANK_FLAG = '--engine-rank';
 
@@ -89,7 +90,7 @@ export async function runEngineRank(spec: RankSpec): Promise<void> {
       size: 'small', ranks: world.size, threadsPerRank: kernels().getNumThreads(), dtype: spec.dtype, backend: world.size > 1 ? 'gloo processes' : 'one process',
       microBatch: s.batch, seq: s.seq, tokensPerStep: tokens, steps: engineMs.length, stepMs: engineMs.map((x) => round(x, 1)), lossLast: round(loss, 4),
       medianMs: { forwardLoss: round(median(phases.forward), 1), backward: round(median(phases.backward), 1), reduceAndStep: round(median(phases.step), 1) },
-      kernels: kernels().name, simd: kernels().simd(), blas: kernels().blasInfo(),
+      kernels: kernels().name, simd: kernels().simd(), blas: kernels().blasInfo(), nodeFlags: process.execArgv.join(' '),
     };
     emit({ suite: 'engine', name: `small_dp${world.size}_${spec.dtype}_tokens_per_s`, value: tokens / (stepMs * 1e-3), unit: 'tokens/s', context });
     if (bare) {
@@ -125,7 +126,7 @@ async function runConfig(script: string, ranks: number, spec: RankSpec, onRecord
           ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(ranks), LOCAL_WORLD_SIZE: String(ranks),
           MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1',
         };
-        const child = spawn(process.execPath, [...process.execArgv, script, ENGINE_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [...rankProcessArgs(ranks), script, ENGINE_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
         outputs[rank] = '';
         child.stdout.on('data', (d: Buffer) => (outputs[rank] += d.toString()));
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`engine bench rank ${rank} exited with ${code}`))));

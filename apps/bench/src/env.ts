@@ -3,6 +3,7 @@
 // in its context; the human report prints the long form.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { rankNodeFlags } from '@ds/comm';
 import { kernels, type BlasInfo } from '@ds/core';
 import type { BaselineEnv } from './baselines.js';
 
@@ -148,4 +149,13 @@ export function describeEnv(e: EnvReport): string[] {
     row('CPU flags', e.cpu.flags.join(' ') || '-'),
     row('load average', e.loadAverage.join(' ')),
   ];
+}
+
+/**
+ * The node flags for `ranks` benchmark rank processes of one kernel thread each: this
+ * process's own, plus what `ds run` adds for that many ranks on this machine (rankNodeFlags),
+ * so the figures are those a user of the launcher gets.
+ */
+export function rankProcessArgs(ranks: number): string[] {
+  return [...rankNodeFlags({ ranksOnHost: ranks, threadsPerRank: 1, userFlags: process.execArgv }), ...process.execArgv];
 }

@@ -16,6 +16,7 @@ import { fillRandom, median, round, timeCalls } from './gemm.js';
 import { freePort } from './engine.js';
 import { gpt2Config } from './gpt2.js';
 import { note, type BenchRecord } from './report.js';
+import { rankProcessArgs } from './env.js';
 
 export const ZERO_RANK_FLAG = '--zero-rank';
 
@@ -107,7 +108,7 @@ async function runRanks(script: string, ranks: number, spec: ZeroRankSpec): Prom
           ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(ranks), LOCAL_WORLD_SIZE: String(ranks),
           MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1',
         };
-        const child = spawn(process.execPath, [...process.execArgv, script, ZERO_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+        const child = spawn(process.execPath, [...rankProcessArgs(ranks), script, ZERO_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.on('exit', (code) => {

@@ -7,6 +7,8 @@ import { capture, FIXTURES, WORKER } from './helpers.js';
 
 const SELF = ['/usr/bin/node', '/opt/ds/dist/cli.js'];
 
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function opts(over: Partial<RunOptions>): RunOptions {
   return {
     script: WORKER, scriptArgs: [], include: '', exclude: '', launcher: 'ssh', launcherArgs: '', noSsh: false,
@@ -35,7 +37,26 @@ describe('ds run (in process)', () => {
     const lines = r.out.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^rank 1: env RANK=1 LOCAL_RANK=1 WORLD_SIZE=2 .*MASTER_ADDR=127\.0\.0\.1 MASTER_PORT=4321 DS_BACKEND=gloo/);
-    expect(lines[1]).toContain(`${process.execPath} ${WORKER} x`);
+    expect(lines[1]).toMatch(new RegExp(` ${escape(process.execPath)} (--single-threaded-gc )?${escape(WORKER)} x$`));
+  });
+
+  it('keeps V8\'s collector on each rank\'s thread when the ranks fill the cores, unless the user chose', async () => {
+    const cores = os.availableParallelism();
+    const env = (threads: number, extra: NodeJS.ProcessEnv = {}) => ({ PATH: process.env.PATH, DS_NUM_THREADS: String(threads), ...extra });
+    const full = await run({ nproc: 2, dryRun: true, masterPort: 1 }, env(cores));
+    expect(full.out.trim().split('\n').every((l) => l.includes(` ${process.execPath} --single-threaded-gc ${WORKER}`))).toBe(true);
+    const inproc = await run({ nproc: 2, dryRun: true, backend: 'inproc' }, env(cores));
+    expect(inproc.out).toContain(`${process.execPath} --single-threaded-gc `);
+    const chosen = await run({ nproc: 2, dryRun: true, masterPort: 1, nodeArgs: '--no-concurrent-marking' }, env(cores));
+    expect(chosen.out).not.toContain('--single-threaded-gc');
+    expect(chosen.out).toContain(`${process.execPath} --no-concurrent-marking ${WORKER}`);
+    const viaEnv = await run({ nproc: 2, dryRun: true, masterPort: 1 }, env(cores, { NODE_OPTIONS: '--single-threaded-gc' }));
+    expect(viaEnv.out).not.toContain(`${process.execPath} --single-threaded-gc`);
+    if (cores >= 4) {
+      // one kernel thread each for 2 ranks leaves cores to V8's helpers
+      const spare = await run({ nproc: 2, dryRun: true, masterPort: 1 }, env(1));
+      expect(spare.out).not.toContain('--single-threaded-gc');
+    }
   });
 
   it('--dev resolves @ds/* to source through tsx; --node_args go before the script', async () => {

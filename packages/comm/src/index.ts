@@ -22,6 +22,7 @@ export {
   type CommsLoggerConfig, type CommsRecord, type DeepSpeedCommsLoggerSection, type SummaryRow,
 } from './logger.js';
 export { readLaunchEnv, type LaunchEnv } from './env.js';
+export { rankNodeFlags, SINGLE_THREADED_GC, type RankNodeFlagsOptions } from './node-flags.js';
 export {
   initDistributed, isInitialized, getRank, getWorldSize, getLocalRank, getWorldGroup, getStore, destroyProcessGroup, rendezvous,
   type InitOptions,

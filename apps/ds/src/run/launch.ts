@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { rankNodeFlags } from '@ds/comm';
 import { inprocHostPath, scriptCommand } from './command.js';
 import {
   DEFAULT_MASTER_PORT, defaultLocalSlots, countGpus, exportedEnv, inprocEnv, isPortFree, mergeEnv, pickFreePort,
@@ -169,7 +170,7 @@ async function runNode(
   if (o.backend === 'inproc') {
     if (o.noNode) throw new UsageError('--no_node cannot be used with --backend inproc: the ranks are threads of one node process');
     // A light host process loads only the launcher; the script is imported by the ranks alone.
-    const cmd = scriptCommand({ ...scriptOpts(o), localRank: o.localRankArg ? 0 : undefined, host: inprocHostPath() });
+    const cmd = scriptCommand({ ...scriptOpts(o, ctx, worldSize(hosts)), localRank: o.localRankArg ? 0 : undefined, host: inprocHostPath() });
     specs = [{
       label: `the process (inproc backend, ${worldSize(hosts)} ranks)`,
       ...cmd,
@@ -185,9 +186,10 @@ async function runNode(
       masterPort = await pickFreePort();
       ctx.stderr(`ds run: port ${defaultPort} is busy; using MASTER_PORT=${masterPort}\n`);
     }
+    const ranksOnHost = entries[nodeRank]![1].length;
     specs = rankEnvs({ hosts, nodeRank, masterAddr, masterPort, backend: o.backend }).map((r) => ({
       label: `rank ${r.rank}`,
-      ...scriptCommand({ ...scriptOpts(o), localRank: o.localRankArg ? r.localRank : undefined }),
+      ...scriptCommand({ ...scriptOpts(o, ctx, ranksOnHost), localRank: o.localRankArg ? r.localRank : undefined }),
       env: mergeEnv(ctx.env, r.env, n.drop),
       cwd: ctx.cwd,
       prefix: rankPrefix(r.rank),
@@ -218,7 +220,7 @@ async function runSchedulerRank(kind: 'openmpi' | 'slurm', o: RunOptions, ctx: R
   const logDir = prepareLogDir(o, ctx);
   const spec: WorkerSpec = {
     label: `rank ${r.rank}`,
-    ...scriptCommand({ ...scriptOpts(o), localRank: o.localRankArg ? r.localRank : undefined }),
+    ...scriptCommand({ ...scriptOpts(o, ctx, r.localWorldSize), localRank: o.localRankArg ? r.localRank : undefined }),
     env: mergeEnv(ctx.env, rankEnv({ ...r, masterAddr, masterPort, backend: o.backend })),
     cwd: ctx.cwd,
     prefix: rankPrefix(r.rank),
@@ -378,8 +380,11 @@ function workerFlags(o: RunOptions, ctx: RunContext, masterAddr: string | undefi
   ];
 }
 
-function scriptOpts(o: RunOptions) {
-  return { script: o.script, args: o.scriptArgs, dev: o.dev, noNode: o.noNode, nodeArgs: splitArgs(o.nodeArgs) };
+/** How to start the script; `ranksOnHost` ranks share this machine (see rankNodeFlags). */
+function scriptOpts(o: RunOptions, ctx: RunContext, ranksOnHost: number) {
+  const user = splitArgs(o.nodeArgs);
+  const nodeArgs = [...rankNodeFlags({ ranksOnHost, userFlags: user, env: ctx.env }), ...user];
+  return { script: o.script, args: o.scriptArgs, dev: o.dev, noNode: o.noNode, nodeArgs };
 }
 
 function supervisorOptions(o: RunOptions, ctx: RunContext) {

@@ -1,7 +1,8 @@
 // Data-parallel GPT-2 training through @ds/engine, set beside PyTorch DDP (baselines.md):
-// 'small' at 1 and 2 ranks (processes over Gloo, one kernel thread each), fp32 and bf16,
-// and the engine's own overhead (engine.backward/step against the bare optimizer loop).
-// Each configuration runs in fresh processes; rank 0 prints the JSON records.
+// 'small' at 1 and 2 ranks (one kernel thread each; at 2 ranks both as processes over Gloo and
+// as threads of one process on the in-process backend), fp32 and bf16, and the engine's own
+// overhead (engine.backward/step against the bare optimizer loop). Each configuration runs in
+// fresh processes; rank 0 prints the JSON records.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { destroyProcessGroup, initDistributed } from '@ds/comm';
@@ -87,12 +88,12 @@ export async function runEngineRank(spec: RankSpec): Promise<void> {
     const stepMs = median(engineMs);
     const tokens = world.size * s.batch * s.seq;
     const context = {
-      size: 'small', ranks: world.size, threadsPerRank: kernels().getNumThreads(), dtype: spec.dtype, backend: world.size > 1 ? 'gloo processes' : 'one process',
+      size: 'small', ranks: world.size, threadsPerRank: kernels().getNumThreads(), dtype: spec.dtype, backend: world.size > 1 ? `${world.backend} (${world.backend === 'inproc' ? 'threads of one process' : 'processes'})` : 'one process',
       microBatch: s.batch, seq: s.seq, tokensPerStep: tokens, steps: engineMs.length, stepMs: engineMs.map((x) => round(x, 1)), lossLast: round(loss, 4),
       medianMs: { forwardLoss: round(median(phases.forward), 1), backward: round(median(phases.backward), 1), reduceAndStep: round(median(phases.step), 1) },
       kernels: kernels().name, simd: kernels().simd(), blas: kernels().blasInfo(), nodeFlags: process.execArgv.join(' '),
     };
-    emit({ suite: 'engine', name: `small_dp${world.size}_${spec.dtype}_tokens_per_s`, value: tokens / (stepMs * 1e-3), unit: 'tokens/s', context });
+    emit({ suite: 'engine', name: recordName(world.size, world.backend, spec.dtype), value: tokens / (stepMs * 1e-3), unit: 'tokens/s', context });
     if (bare) {
       const b = median(bareMs);
       emit({
@@ -116,23 +117,30 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function runConfig(script: string, ranks: number, spec: RankSpec, onRecord: (r: BenchRecord) => void): Promise<void> {
+/** The throughput record's name: gloo (processes) keeps the plain name the baselines compare with. */
+function recordName(ranks: number, backend: string, dtype: string): string {
+  return `small_dp${ranks}${ranks > 1 && backend === 'inproc' ? '_inproc' : ''}_${dtype}_tokens_per_s`;
+}
+
+type Backend = 'gloo' | 'inproc';
+
+/** One configuration: `ranks` gloo processes, or one process whose in-process backend runs `ranks` threads. */
+async function runConfig(script: string, ranks: number, backend: Backend, spec: RankSpec, onRecord: (r: BenchRecord) => void): Promise<void> {
   const port = await freePort();
-  const outputs: string[] = [];
-  await Promise.all(
-    Array.from({ length: ranks }, (_, rank) =>
-      new Promise<void>((resolve, reject) => {
-        const env = {
-          ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(ranks), LOCAL_WORLD_SIZE: String(ranks),
-          MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1',
-        };
-        const child = spawn(process.execPath, [...rankProcessArgs(ranks), script, ENGINE_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-        outputs[rank] = '';
-        child.stdout.on('data', (d: Buffer) => (outputs[rank] += d.toString()));
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`engine bench rank ${rank} exited with ${code}`))));
-      }),
-    ),
-  );
+  const base = { ...process.env, DS_NUM_THREADS: '1' };
+  const envs = backend === 'inproc'
+    ? [{ ...base, DS_INPROC_WORLD_SIZE: String(ranks) }]
+    : Array.from({ length: ranks }, (_, rank) => ({
+        ...base, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(ranks), LOCAL_WORLD_SIZE: String(ranks),
+        MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo',
+      }));
+  const outputs = await Promise.all(envs.map((env, i) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [...rankProcessArgs(ranks), script, ENGINE_RANK_FLAG, JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`engine bench ${backend} process ${i} exited with ${code}`))));
+    })));
   for (const line of outputs[0]!.split('\n')) {
     if (!line.startsWith('{')) continue;
     const r = JSON.parse(line) as unknown;
@@ -146,13 +154,18 @@ export async function runEngineSuite(o: { quick: boolean; pytorch: boolean; scri
   const warmup = 3;
   for (const dtype of ['fp32', 'bf16'] as const) {
     for (const ranks of [1, 2]) {
-      note(`engine: GPT-2 small, ${ranks} rank(s) x 1 thread, ${dtype}`);
+      note(`engine: GPT-2 small, ${ranks} rank(s) x 1 thread, ${dtype}${ranks > 1 ? ', gloo processes' : ''}`);
       let ours: number | null = null;
-      await runConfig(o.script, ranks, { dtype, steps, warmup, overhead: ranks === 1 && dtype === 'fp32' }, (r) => {
-        if (r.name === `small_dp${ranks}_${dtype}_tokens_per_s`) ours = r.value;
+      await runConfig(o.script, ranks, 'gloo', { dtype, steps, warmup, overhead: ranks === 1 && dtype === 'fp32' }, (r) => {
+        if (r.name === recordName(ranks, 'gloo', dtype)) ours = r.value;
         o.onRecord(r);
       });
       if (o.pytorch && dtype === 'fp32') comparePytorch(ranks, ours, o);
+      if (ranks > 1) {
+        // ds's default on one machine: the ranks as threads sharing memory, gradients reduced in place
+        note(`engine: GPT-2 small, ${ranks} ranks x 1 thread, ${dtype}, in-process backend`);
+        await runConfig(o.script, ranks, 'inproc', { dtype, steps, warmup, overhead: false }, o.onRecord);
+      }
     }
   }
 }

@@ -9,4 +9,5 @@ export {
   softmax, logSoftmax, layerNorm, gelu, embedding, crossEntropy, scaledDotProductAttention, dropout, linear, where, maskedFill,
   type GeluApproximate, type CrossEntropyOptions, type AttentionOptions,
 } from './nn.js';
+export { linearCrossEntropy, type LinearCrossEntropyOptions } from './linear-cross-entropy.js';
 export { fill_, zero_, copy_, add_, sub_, mul_, div_, writeElements } from './inplace.js';

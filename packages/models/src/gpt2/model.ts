@@ -143,17 +143,22 @@ export class GPT2LMHeadModel extends nn.Module {
     this.transformer = this.registerModule('transformer', new GPT2Model(this.config, new Generator(opts.seed ?? 0)));
   }
 
-  /** Logits [B, T, V] for token ids [B, T]. */
-  forward(inputIds: Tensor): Tensor {
+  /**
+   * Logits [B, T, V] for token ids [B, T]; with `targets` [B, T], the mean cross entropy
+   * instead (ignoreIndex -100), as Hugging Face's `labels=` gives, through the fused
+   * F.linearCrossEntropy: the [B*T, V] logits never exist whole.
+   */
+  forward(inputIds: Tensor, targets?: Tensor): Tensor {
     const h = this.transformer.forward(inputIds);
-    return F.matmul(h, this.transformer.wte.weight.transpose(0, 1));
+    const w = this.transformer.wte.weight;
+    if (targets) return F.linearCrossEntropy(h.reshape(-1, this.config.n_embd), w, targets.reshape(-1));
+    return F.matmul(h, w.transpose(0, 1));
   }
 
-  /** Mean cross entropy of the logits against `targets` [B, T] (ignoreIndex -100). */
+  /** Mean cross entropy of the next-token logits against `targets` [B, T] (ignoreIndex -100). */
   loss(inputIds: Tensor, targets: Tensor): Tensor {
-    const logits = this.forward(inputIds);
-    const v = this.config.vocab_size;
-    return F.crossEntropy(logits.reshape(-1, v), targets.reshape(-1));
+    // Through forward: wrappers of forward (ZeRO-3 gathers the tied LM-head weight there) see it.
+    return this.forward(inputIds, targets);
   }
 
   /** Load a Hugging Face style directory (config.json + model.safetensors). */

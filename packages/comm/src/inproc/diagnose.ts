@@ -15,7 +15,12 @@ export function checkWait(e: Engine, task: Task, w: Wait, deadline: number): voi
   if (w.kind !== 'zero') {
     const g = w.g;
     const missing = laggards(e, w);
-    const dead = missing.filter((m) => e.control.rankState(g.members[m]!) !== RANK_RUNNING);
+    // A peer may arrive, finish its part and end its script between reading its counter and
+    // reading its state: it is dead to this wait only if, once seen stopped, it still has not
+    // arrived (it bumps its counter before it can stop, so a second read is final).
+    const dead = missing.filter(
+      (m) => e.control.rankState(g.members[m]!) !== RANK_RUNNING && Atomics.load(e.i32, g.counters[m]!) < w.target,
+    );
     if (dead.length) {
       const what = dead
         .map((m) => {

@@ -75,9 +75,35 @@ describe.each(KERNEL_MODES)('linearCrossEntropy (%s kernels)', (mode) => {
     expect(frozen.requiresGrad).toBe(false);
   });
 
-  it('bf16 falls back to the two ops', () => {
-    const h = leaf([N, C], 1).to('bfloat16');
-    const w = leaf([V, C], 2).to('bfloat16');
+  it('bf16: loss and gradients track the float32 result on the same (bf16-exact) values', () => {
+    const t = targetsOf([4]);
+    const run = (dtype: 'float32' | 'bfloat16', fused: boolean) => {
+      // the same bf16-representable values in both dtypes
+      const h = leaf([N, C], 1).to('bfloat16').to(dtype).detach().requiresGrad_(true);
+      const w = leaf([V, C], 2).to('bfloat16').to(dtype).detach().requiresGrad_(true);
+      const loss = fused ? F.linearCrossEntropy(h, w, t, { chunkRows: 5 }) : F.crossEntropy(F.linear(h, w), t);
+      loss.backward();
+      return { loss, h, w };
+    };
+    const ref = run('float32', true);
+    const b = run('bfloat16', true);
+    const plain = run('bfloat16', false);
+    expect(b.loss.dtype).toBe('bfloat16');
+    expect(b.h.grad!.dtype).toBe('bfloat16');
+    expect(b.w.grad!.dtype).toBe('bfloat16');
+    expect(Math.abs(b.loss.item() - ref.loss.item())).toBeLessThan(ref.loss.item() * 2 ** -7);
+    const scale = (x: Tensor) => Math.max(...Array.from(x.toFloat32Array(), Math.abs));
+    for (const key of ['h', 'w'] as const) {
+      const err = maxDiff(b[key].grad!, ref[key].grad!);
+      expect(err).toBeLessThan(scale(ref[key].grad!) * 2 ** -6);
+      // no worse than the two bf16 ops, which round the logits to bf16 first
+      expect(err).toBeLessThanOrEqual(maxDiff(plain[key].grad!, ref[key].grad!) * 1.5 + 1e-6);
+    }
+  });
+
+  it('float16 falls back to the two ops', () => {
+    const h = leaf([N, C], 1).to('float16');
+    const w = leaf([V, C], 2).to('float16');
     const t = targetsOf();
     expect(F.linearCrossEntropy(h, w, t).item()).toBe(F.crossEntropy(F.linear(h, w), t).item());
   });

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { runCommBench } from '@ds/comm';
-import { runPytorchComm } from './pytorch.js';
+import { runPytorchComm, type PytorchCommRow } from './pytorch.js';
 import { note, type BenchRecord } from './report.js';
 import { rankProcessArgs } from './env.js';
 
@@ -49,10 +49,23 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
     }
   }
   for (const ranks of [2, 4]) {
-    note(`comm gloo: ${ranks} processes`);
-    const rows = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes);
+    // Beside PyTorch, each side runs twice, alternating, and keeps its faster pass per op and
+    // size: on a shared 2-core machine one noisy pass moves a sub-millisecond figure 2-4x.
+    const passes = o.pytorch && !o.quick ? 2 : 1;
+    let rows: GlooRow[] = [];
+    let theirs: PytorchCommRow[] | null = o.pytorch ? [] : null;
+    for (let pass = 1; pass <= passes; pass++) {
+      note(`comm gloo: ${ranks} processes${passes > 1 ? `, pass ${pass} of ${passes}` : ''}`);
+      rows = faster(rows, await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes), (r) => r.timeUs);
+      if (theirs) {
+        const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => rows.some((r) => r.bytes === b));
+        note(`comm: PyTorch gloo, ${ranks} processes, ${sizes.length} sizes`);
+        const t = runPytorchComm(ranks, sizes, o.quick ? 100 : 300);
+        theirs = t ? faster(theirs, t, (r) => r.latencyUs) : null;
+      }
+    }
     for (const r of rows) for (const x of record('gloo', ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord(x);
-    if (o.pytorch) comparePytorchGloo(ranks, rows, o);
+    if (theirs) comparePytorchGloo(ranks, rows, theirs, passes, o);
   }
   const runs = o.quick ? 3 : 7;
   for (const backend of ['inproc', 'gloo'] as const) {
@@ -136,12 +149,19 @@ export async function runGlooRank(maxBytes: number): Promise<void> {
   await destroyProcessGroup();
 }
 
+/** Per op and size, the faster of two sets of rows. */
+function faster<T extends { op: string; bytes: number }>(a: T[], b: T[], time: (r: T) => number): T[] {
+  const out = [...a];
+  for (const r of b) {
+    const i = out.findIndex((x) => x.op === r.op && x.bytes === r.bytes);
+    if (i < 0) out.push(r);
+    else if (time(r) < time(out[i]!)) out[i] = r;
+  }
+  return out;
+}
+
 /** torch.distributed gloo at the sizes PyTorch's baselines quote, beside our gloo rows (same run). */
-function comparePytorchGloo(ranks: number, ours: GlooRow[], o: CommSuiteOptions): void {
-  const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => ours.some((r) => r.bytes === b));
-  note(`comm: PyTorch gloo, ${ranks} processes, ${sizes.length} sizes`);
-  const rows = runPytorchComm(ranks, sizes, o.quick ? 100 : 300);
-  if (!rows) return;
+function comparePytorchGloo(ranks: number, ours: GlooRow[], rows: PytorchCommRow[], passes: number, o: CommSuiteOptions): void {
   for (const p of rows) {
     for (const x of record('pytorch-gloo', ranks, p.op, p.bytes, p.latencyUs, p.algbwGBps, p.busbwGBps)) o.onRecord({ ...x, context: { ...x.context, torch: p.torch } });
     const mine = ours.find((r) => r.op === p.op && r.bytes === p.bytes);
@@ -149,7 +169,10 @@ function comparePytorchGloo(ranks: number, ours: GlooRow[], o: CommSuiteOptions)
     const size = p.bytes >= MiB ? `${p.bytes / MiB}MiB` : `${p.bytes / 1024}KiB`;
     o.onRecord({
       suite: 'comm', name: `gloo_${p.op}_${size}_${ranks}r_ratio_vs_pytorch`, value: p.latencyUs / mine.timeUs, unit: 'x',
-      context: { oursUs: mine.timeUs, pytorchUs: p.latencyUs, note: 'PyTorch time over ours (>1: ours faster), measured one after the other in this run' },
+      context: {
+        oursUs: mine.timeUs, pytorchUs: p.latencyUs, passes,
+        note: `PyTorch time over ours (>1: ours faster), alternating in this run; each side's faster of ${passes} pass(es)`,
+      },
     });
   }
 }

@@ -8,6 +8,9 @@ import { functional as F, type Tensor } from '../src/index.js';
 import { leafOf } from './unit-helpers.js';
 
 setFlagsFromString('--expose-gc');
+// Free array buffers inside gc() itself: by default a background thread frees them later, which
+// on a loaded machine lands after the readings below.
+setFlagsFromString('--no-concurrent-array-buffer-sweeping');
 const gc = runInNewContext('gc') as () => void;
 
 async function collected(ref: WeakRef<object>): Promise<boolean> {

@@ -12,13 +12,12 @@
 // rounded to bf16 for the two gradient products, and both gradients are summed in float32 and
 // rounded once.
 import { needsGrad, record } from '../autograd.js';
-import { uninitF32 } from '../alloc.js';
+import { uninitF32, uninitU16 } from '../alloc.js';
 import { kernels } from '../kernels/index.js';
 import { shapeStr } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { crossEntropy, linear, type CrossEntropyOptions } from './nn.js';
-import { assertFloating, bf16Tensor, bits16, ids32, wrap } from './util.js';
-import { uninitU16 } from '../alloc.js';
+import { assertFloating, bits16, ids32, wrap } from './util.js';
 
 export interface LinearCrossEntropyOptions extends CrossEntropyOptions {
   /** Rows per chunk; default: enough for about 4 M logits (16 MB), and at least 256. */
@@ -107,13 +106,11 @@ export function linearCrossEntropy(hidden: Tensor, weight: Tensor, targets: Tens
     const { dh, dw } = first ?? pass(true);
     first = null;
     const s = g.item();
+    // float32 sums, in the inputs' dtype (bf16: rounded once)
     const wrapGrad = (buf: Float32Array | null, shape: readonly number[]): Tensor | null => {
       if (!buf) return null;
       if (s !== 1) k.scale(buf, s);
-      if (!bf16) return new Tensor(buf, shape, 'float32');
-      const bits = uninitU16(buf.length);
-      k.f32ToBf16(buf, bits);
-      return bf16Tensor(bits, shape);
+      return wrap(buf, shape, hidden.dtype);
     };
     return [wrapGrad(dh, [n, c]), wrapGrad(dw, [v, c])];
   });

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ds_comm_gloo",
-      "sources": ["src/addon.cc", "src/group.cc", "src/reduce.cc", "src/js_store.cc"],
+      "sources": ["src/addon.cc", "src/group.cc", "src/desc.cc", "src/shm.cc", "src/reduce.cc", "src/js_store.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       # Gloo reports every failure by throwing (GLOO_ENFORCE), so C++ exceptions stay on.

@@ -4,7 +4,9 @@
 //    tensors (copied through shared memory) and once with allocShared tensors (what the engine's
 //    gradient buckets and ZeRO's flat buffers are: peers read and write them in place);
 //  * gloo: ranks as processes on this machine, each re-running this CLI with a hidden flag and
-//    meeting through MASTER_ADDR/MASTER_PORT; rank 0 prints the rows.
+//    meeting through MASTER_ADDR/MASTER_PORT; rank 0 prints the rows. Once as it runs by
+//    default on one host (collectives in shared memory), once with DS_GLOO_SHM_BYTES=0
+//    (collectives over Gloo's TCP pairs, as between hosts): 'gloo' and 'gloo-tcp' records.
 // Then start-up: `ds run --nproc 2` to the first completed all-reduce, for each backend.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { rankProcessArgs } from './env.js';
 export const COMM_RANK_FLAG = '--comm-gloo-rank';
 export const COMM_FIRST_FLAG = '--comm-first-collective';
 const MiB = 1 << 20;
+const ROWS_PREFIX = 'comm-gloo-rows ';
 
 export interface CommSuiteOptions {
   quick: boolean;
@@ -48,24 +51,39 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
       for (const r of recs) for (const x of record(backend, r.ranks, r.op, r.bytes, r.latencyUs, r.algbwGBps, r.busbwGBps)) o.onRecord(x);
     }
   }
+  const transports = [
+    { backend: 'gloo', env: {} },
+    { backend: 'gloo-tcp', env: { DS_GLOO_SHM_BYTES: '0' } },
+  ] as const;
   for (const ranks of [2, 4]) {
     // Beside PyTorch, each side runs twice, alternating, and keeps its faster pass per op and
     // size: on a shared 2-core machine one noisy pass moves a sub-millisecond figure 2-4x.
     const passes = o.pytorch && !o.quick ? 2 : 1;
-    let rows: GlooRow[] = [];
+    const rows = new Map<string, GlooRow[]>();
+    let transportSeen: Record<string, unknown> = {};
     let theirs: PytorchCommRow[] | null = o.pytorch ? [] : null;
     for (let pass = 1; pass <= passes; pass++) {
-      note(`comm gloo: ${ranks} processes${passes > 1 ? `, pass ${pass} of ${passes}` : ''}`);
-      rows = faster(rows, await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes), (r) => r.timeUs);
+      for (const t of transports) {
+        note(`comm ${t.backend}: ${ranks} processes${passes > 1 ? `, pass ${pass} of ${passes}` : ''}`);
+        const got = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes, t.env);
+        rows.set(t.backend, faster(rows.get(t.backend) ?? [], got.rows, (r) => r.timeUs));
+        transportSeen = { ...transportSeen, [t.backend]: got.transport };
+      }
       if (theirs) {
-        const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => rows.some((r) => r.bytes === b));
+        const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => rows.get('gloo')!.some((r) => r.bytes === b));
         note(`comm: PyTorch gloo, ${ranks} processes, ${sizes.length} sizes`);
         const t = runPytorchComm(ranks, sizes, o.quick ? 100 : 300);
         theirs = t ? faster(theirs, t, (r) => r.latencyUs) : null;
       }
     }
-    for (const r of rows) for (const x of record('gloo', ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord(x);
-    if (theirs) comparePytorchGloo(ranks, rows, theirs, passes, o);
+    for (const t of transports) {
+      const mine = rows.get(t.backend)!;
+      for (const r of mine) {
+        for (const x of record(t.backend, ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord({ ...x, context: { ...x.context, transport: transportSeen[t.backend] } });
+      }
+      if (theirs) comparePytorchGloo(t.backend, ranks, mine, theirs, passes, o);
+    }
+    if (theirs) for (const p of theirs) for (const x of record('pytorch-gloo', ranks, p.op, p.bytes, p.latencyUs, p.algbwGBps, p.busbwGBps)) o.onRecord({ ...x, context: { ...x.context, torch: p.torch } });
   }
   const runs = o.quick ? 3 : 7;
   for (const backend of ['inproc', 'gloo'] as const) {
@@ -121,11 +139,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function glooRanks(n: number, script: string, maxBytes: number): Promise<GlooRow[]> {
+async function glooRanks(n: number, script: string, maxBytes: number, extraEnv: Record<string, string>): Promise<{ rows: GlooRow[]; transport: unknown }> {
   const port = await freePort();
   const outs = await Promise.all(Array.from({ length: n }, (_, rank) => new Promise<{ code: number | null; out: string }>((resolve) => {
     const env = { ...process.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(n), LOCAL_WORLD_SIZE: String(n),
-      MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1' };
+      MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), DS_BACKEND: 'gloo', DS_NUM_THREADS: '1', ...extraEnv };
     const child = spawn(process.execPath, [...rankProcessArgs(n), script, COMM_RANK_FLAG, String(maxBytes)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -133,18 +151,19 @@ async function glooRanks(n: number, script: string, maxBytes: number): Promise<G
   })));
   const bad = outs.findIndex((o) => o.code !== 0);
   if (bad >= 0) throw new Error(`comm gloo: rank ${bad} of ${n} exited with ${outs[bad]!.code}`);
-  const line = outs[0]!.out.split('\n').find((l) => l.startsWith('['));
+  const line = outs[0]!.out.split('\n').find((l) => l.startsWith(ROWS_PREFIX));
   if (!line) throw new Error('comm gloo: rank 0 printed no results');
-  return JSON.parse(line) as GlooRow[];
+  return JSON.parse(line.slice(ROWS_PREFIX.length)) as { rows: GlooRow[]; transport: unknown };
 }
 
 /** One gloo rank (a child of runCommSuite): join, sweep, rank 0 prints the rows as JSON. */
 export async function runGlooRank(maxBytes: number): Promise<void> {
   const { initDistributed, destroyProcessGroup } = await import('@ds/comm');
-  const { benchCollectives } = await import('@ds/comm-gloo');
+  const { benchCollectives, GlooProcessGroup } = await import('@ds/comm-gloo');
   const world = await initDistributed({ backend: 'gloo' });
   const rows = await benchCollectives(world, { maxBytes });
-  if (world.rank === 0) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  const transport = world instanceof GlooProcessGroup ? world.transport : null;
+  if (world.rank === 0) process.stdout.write(`${ROWS_PREFIX}${JSON.stringify({ rows, transport })}\n`);
   // The whole teardown (world group and rendezvous store), so the process can exit.
   await destroyProcessGroup();
 }
@@ -160,15 +179,14 @@ function faster<T extends { op: string; bytes: number }>(a: T[], b: T[], time: (
   return out;
 }
 
-/** torch.distributed gloo at the sizes PyTorch's baselines quote, beside our gloo rows (same run). */
-function comparePytorchGloo(ranks: number, ours: GlooRow[], rows: PytorchCommRow[], passes: number, o: CommSuiteOptions): void {
+/** Ours beside torch.distributed gloo at the sizes PyTorch's baselines quote (same run). */
+function comparePytorchGloo(backend: string, ranks: number, ours: GlooRow[], rows: PytorchCommRow[], passes: number, o: CommSuiteOptions): void {
   for (const p of rows) {
-    for (const x of record('pytorch-gloo', ranks, p.op, p.bytes, p.latencyUs, p.algbwGBps, p.busbwGBps)) o.onRecord({ ...x, context: { ...x.context, torch: p.torch } });
     const mine = ours.find((r) => r.op === p.op && r.bytes === p.bytes);
     if (!mine) continue;
     const size = p.bytes >= MiB ? `${p.bytes / MiB}MiB` : `${p.bytes / 1024}KiB`;
     o.onRecord({
-      suite: 'comm', name: `gloo_${p.op}_${size}_${ranks}r_ratio_vs_pytorch`, value: p.latencyUs / mine.timeUs, unit: 'x',
+      suite: 'comm', name: `${backend}_${p.op}_${size}_${ranks}r_ratio_vs_pytorch`, value: p.latencyUs / mine.timeUs, unit: 'x',
       context: {
         oursUs: mine.timeUs, pytorchUs: p.latencyUs, passes,
         note: `PyTorch time over ours (>1: ours faster), alternating in this run; each side's faster of ${passes} pass(es)`,

@@ -20,7 +20,9 @@
 #include <gloo/transport/tcp/device.h>
 #include <gloo/types.h>
 
+#include "desc.h"
 #include "reduce.h"
+#include "shm.h"
 
 namespace dsgloo {
 
@@ -44,23 +46,6 @@ size_t directAllReduceLimit() {
   }();
   return limit;
 }
-
-constexpr uint32_t kDescMagic = 0x31475344;  // "DSG1"
-
-// The fixed 64-byte descriptor every rank sends every other rank before a collective.
-struct Desc {
-  uint32_t magic;
-  uint8_t op;
-  uint8_t dtype;
-  uint8_t redop;
-  uint8_t ndim;  // of the described tensor; dims beyond 4 are not carried
-  int32_t root;
-  uint32_t reserved;
-  uint64_t seq;
-  uint64_t numel;
-  int64_t dims[4];
-};
-static_assert(sizeof(Desc) == 64, "descriptor is 64 bytes");
 
 char gDummy[8];
 
@@ -97,58 +82,6 @@ std::string listenAddress(const std::string& s) {
 bool isTimeoutText(const std::string& s) {
   return s.find("Timed out") != std::string::npos || s.find("timed out") != std::string::npos ||
          s.find("Timeout") != std::string::npos;
-}
-
-Desc makeDesc(const Task& t) {
-  Desc d;
-  std::memset(&d, 0, sizeof(d));
-  d.magic = kDescMagic;
-  d.op = static_cast<uint8_t>(t.op);
-  d.dtype = static_cast<uint8_t>(t.dtype);
-  d.redop = static_cast<uint8_t>(t.redop);
-  d.root = t.root;
-  d.seq = t.seq;
-  uint64_t n = 1;
-  for (int64_t s : t.shape) n *= static_cast<uint64_t>(s);
-  d.numel = t.op == Op::BARRIER ? 0 : n;
-  d.ndim = static_cast<uint8_t>(std::min<size_t>(t.shape.size(), 255));
-  for (size_t i = 0; i < t.shape.size() && i < 4; i++) d.dims[i] = t.shape[i];
-  return d;
-}
-
-bool usesRedOp(Op op) { return op == Op::ALLREDUCE || op == Op::REDUCE || op == Op::REDUCE_SCATTER; }
-bool usesRoot(Op op) { return op == Op::REDUCE || op == Op::BROADCAST; }
-
-std::string describeDesc(const Desc& d, bool withSeq) {
-  std::ostringstream os;
-  const Op op = static_cast<Op>(d.op);
-  if (d.magic != kDescMagic) return "<garbled descriptor>";
-  os << opName(op);
-  if (withSeq) os << " #" << d.seq;
-  os << "(";
-  if (op != Op::BARRIER) {
-    os << dtypeName(static_cast<DType>(d.dtype)) << " [";
-    for (int i = 0; i < d.ndim && i < 4; i++) os << (i ? ", " : "") << d.dims[i];
-    if (d.ndim > 4) os << ", ...";
-    os << "]";
-    if (d.ndim > 4) os << " (" << d.numel << " elements)";
-    if (usesRedOp(op)) os << ", " << redOpName(static_cast<RedOp>(d.redop));
-    if (op == Op::REDUCE) os << ", dst=" << d.root;
-    if (op == Op::BROADCAST) os << ", src=" << d.root;
-  }
-  os << ")";
-  return os.str();
-}
-
-bool sameCall(const Desc& a, const Desc& b) {
-  if (a.magic != b.magic || a.op != b.op || a.seq != b.seq) return false;
-  const Op op = static_cast<Op>(a.op);
-  if (op == Op::BARRIER) return true;
-  if (a.dtype != b.dtype) return false;
-  if (op != Op::ALLTOALLV && a.numel != b.numel) return false;
-  if (usesRedOp(op) && a.redop != b.redop) return false;
-  if (usesRoot(op) && a.root != b.root) return false;
-  return true;
 }
 
 // Calls f with a null pointer of an unsigned type of the given size (Gloo only uses sizeof(T)).
@@ -347,6 +280,10 @@ void Core::execute(Task& t) {
       throw Failure("DS_COMM_BROKEN", label(t) + " was not run: the process group is unusable after an earlier failure: " + why);
     }
     t.deadline = Clock::now() + (t.timeoutMs > 0 ? Ms(t.timeoutMs) : timeout);
+    if (shm) {
+      runShm(t);
+      return;
+    }
     if (check && size > 1 && exchangeHeaders(t)) return;  // done inline
     runCollective(t);
   } catch (const Failure& f) {
@@ -361,6 +298,7 @@ void Core::execute(Task& t) {
     t.fatal = true;
     markBroken(t.error);
   }
+  if (shm && t.fatal) shm->abandon(brokenReason());
 }
 
 void Core::connect(Task& t) {
@@ -393,6 +331,7 @@ void Core::connect(Task& t) {
         peerAddrs[r] = std::string(v.begin(), v.end());
       }
       peerAddrs[rank] = mine;
+      shm = ShmSegment::attach(rank, size, store, initTimeout, &shmWhyNot);
       // Nobody leaves the rendezvous before every member is done with the store: a store served
       // from a peer's JS thread (rank 0's TCPStore) stops answering while that thread blocks in
       // Work.wait(), which it may do right after connect() resolves.
@@ -417,6 +356,7 @@ void Core::connect(Task& t) {
 void Core::close(Task&) {
   p2p.requestStop();
   if (p2p.thread.joinable()) p2p.thread.join();
+  shm.reset();
   if (ctx) {
     try {
       ctx->closeConnections();
@@ -624,22 +564,7 @@ bool Core::exchangeHeaders(Task& t) {
     }
   }
   // Every rank holds every descriptor, so every rank reports the same mismatch.
-  std::vector<int> bad;
-  bool seqDiffers = false;
-  for (int r = 1; r < size; r++) {
-    if (!sameCall(st->all[r], st->all[0])) bad.push_back(r);
-    if (st->all[r].seq != st->all[0].seq) seqDiffers = true;
-  }
-  if (!bad.empty()) {
-    std::ostringstream os;
-    const Op op0 = static_cast<Op>(st->all[0].op);
-    os << opName(op0) << " #" << st->all[0].seq << " mismatch: " << rankName(0) << " called "
-       << describeDesc(st->all[0], seqDiffers) << " but ";
-    for (size_t i = 0; i < bad.size(); i++) {
-      os << (i ? ", " : "") << rankName(bad[i]) << " called " << describeDesc(st->all[bad[i]], seqDiffers);
-    }
-    throw Failure("DS_COMM_MISMATCH", os.str(), bad);
-  }
+  throwIfMismatched(st->all);
   // Finished here only if every rank carried its data (each rank sees the same descriptors,
   // so all decide alike); otherwise the collective runs as usual and the payloads are ignored.
   if (!how.on) return false;
@@ -987,6 +912,7 @@ Napi::Function Group::Init(Napi::Env env) {
                          InstanceAccessor<&Group::GetSeq>("seq"),
                          InstanceAccessor<&Group::GetBroken>("broken"),
                          InstanceAccessor<&Group::GetPeerAddresses>("peerAddresses"),
+                         InstanceAccessor<&Group::GetTransport>("transport"),
                      });
 }
 
@@ -1398,6 +1324,17 @@ Napi::Value Group::GetPeerAddresses(const Napi::CallbackInfo& info) {
   if (!connected_) return arr;
   for (uint32_t i = 0; i < core_->peerAddrs.size(); i++) arr.Set(i, Napi::String::New(env, core_->peerAddrs[i]));
   return arr;
+}
+
+// { collectives: 'shared-memory' | 'tcp' | 'local', why? }: how this group's collectives travel.
+Napi::Value Group::GetTransport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  if (!connected_) return env.Null();
+  const char* kind = core_->size == 1 ? "local" : core_->shm ? "shared-memory" : "tcp";
+  o.Set("collectives", Napi::String::New(env, kind));
+  if (core_->size > 1 && !core_->shm && !core_->shmWhyNot.empty()) o.Set("why", Napi::String::New(env, core_->shmWhyNot));
+  return o;
 }
 
 }  // namespace dsgloo

@@ -1,5 +1,6 @@
-// A Gloo process group exposed to JS: one gloo::Context (TCP transport), one comm thread that
-// runs the collectives in issue order, and one thread that waits for point-to-point transfers
+// A Gloo process group exposed to JS: one gloo::Context (TCP transport; when every member runs
+// on this host, collectives go through a shared-memory segment instead: shm.h), one comm thread
+// that runs the collectives in issue order, and one thread that waits for point-to-point transfers
 // (posted on the JS thread so they never block each other). Results come back to the JS thread
 // through a thread-safe function that settles each call (its promise, or its completion callback).
 // The JS thread may also block until one call has finished (waitFor) and settle it at once; the
@@ -34,6 +35,11 @@ using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
 class Group;
+class ShmSegment;
+struct Desc;
+
+/** Where a shared-memory wait stands in its collective (for the timeout message). */
+enum class ShmPhase { START, FIRST, MIDDLE };
 
 struct Buf {
   void* ptr = nullptr;
@@ -113,6 +119,10 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::unique_ptr<JsStore> jsStore;
   std::shared_ptr<gloo::Context> ctx;
+  /** The host's shared-memory segment, when every member runs on this host (collectives go through it). */
+  std::unique_ptr<ShmSegment> shm;
+  /** Why shm is null (for the group's `transport` report). */
+  std::string shmWhyNot;
   std::vector<std::string> peerAddrs;
 
   Worker coll;
@@ -141,6 +151,8 @@ class Core : public std::enable_shared_from_this<Core> {
   std::string brokenReason();
   std::string rankName(int r) const;
   std::string label(const Task& t) const;
+  /** Throws DS_COMM_MISMATCH (the same on every rank) unless every rank's descriptor matches rank 0's. */
+  void throwIfMismatched(const std::vector<Desc>& all) const;
 
  private:
   void connect(Task& t);
@@ -151,6 +163,11 @@ class Core : public std::enable_shared_from_this<Core> {
   void runCollective(Task& t);
   void ringReduceScatter(Task& t);
   void directAllReduce(Task& t);
+  /** The collective through the shared-memory segment (shm.cc). */
+  void runShm(Task& t);
+  /** Publishes this rank's step and waits for every rank's; the first meeting of a collective also compares the descriptors. */
+  void shmMeet(Task& t, bool first);
+  void shmAwait(Task& t, ShmPhase phase);
   Ms remaining(const Task& t) const;
   [[noreturn]] void rethrow(const Task& t, const std::exception& e, const char* phase);
   std::vector<int> ranksNamedIn(const std::string& text) const;
@@ -193,6 +210,7 @@ class Group : public Napi::ObjectWrap<Group> {
   Napi::Value GetSeq(const Napi::CallbackInfo& info);
   Napi::Value GetBroken(const Napi::CallbackInfo& info);
   Napi::Value GetPeerAddresses(const Napi::CallbackInfo& info);
+  Napi::Value GetTransport(const Napi::CallbackInfo& info);
   Napi::Value WaitFor(const Napi::CallbackInfo& info);
 
   /** Resolves / rejects the call (or calls its onDone) once; the task stays owned by the caller. */

@@ -16,7 +16,7 @@ import {
   type CollectiveRequest,
   type RunContext,
 } from '@ds/comm';
-import { DTYPE_CODE, REDUCE_OP_CODE, type GlooNative, type NativeCommError, type NativeGroup, type OnDone } from './native.js';
+import { DTYPE_CODE, REDUCE_OP_CODE, type GlooNative, type GroupTransport, type NativeCommError, type NativeGroup, type OnDone } from './native.js';
 import { storeHandler, type StoreLike } from './rendezvous.js';
 import { allocLike, flatView } from './tensors.js';
 import { GlooWork } from './work.js';
@@ -73,6 +73,11 @@ export class GlooProcessGroup extends BaseProcessGroup {
   /** Each rank's Gloo listening address ('[ip]:port'), in group-rank order. */
   get addresses(): readonly string[] {
     return this.#native.peerAddresses;
+  }
+
+  /** How this group's collectives travel: shared memory between processes of one host, or TCP. */
+  get transport(): GroupTransport {
+    return this.#native.transport ?? { collectives: 'local' };
   }
 
   /** Why the group is unusable (after a timeout, mismatch or lost peer), or null. */

@@ -8,6 +8,6 @@ registerBackend('gloo', createWorldGroup);
 
 export { createGlooGroup, createWorldGroup, requireGlooNative, type GlooGroupOptions } from './create.js';
 export { GlooProcessGroup } from './group.js';
-export { glooAvailable, glooLoadError, loadGlooNative } from './native.js';
+export { glooAvailable, glooLoadError, loadGlooNative, type GroupTransport } from './native.js';
 export { localAddressFor, type StoreLike } from './rendezvous.js';
 export { benchCollectives, formatBenchTable, type BenchOptions, type BenchRow, type BenchOp } from './bench.js';

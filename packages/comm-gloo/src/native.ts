@@ -101,6 +101,18 @@ export interface NativeGroup {
   readonly broken: string | null;
   /** Each rank's Gloo listening address, e.g. '[127.0.0.1]:41234'. */
   readonly peerAddresses: string[];
+  /** How the collectives travel (null before connect()). */
+  readonly transport: GroupTransport | null;
+}
+
+/**
+ * How a group's collectives travel: through one shared-memory segment when every member runs
+ * on this host, else over Gloo's TCP pairs (with `why` not shared memory); 'local' for one rank.
+ * Point-to-point transfers always take TCP.
+ */
+export interface GroupTransport {
+  collectives: 'shared-memory' | 'tcp' | 'local';
+  why?: string;
 }
 
 export interface GlooNative {

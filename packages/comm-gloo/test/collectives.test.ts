@@ -16,14 +16,23 @@ describe.skipIf(reason !== null)('gloo collectives across processes', () => {
     for (const o of outs) expect(o.result).toMatchObject({ backend: 'gloo', cls: 'GlooProcessGroup', size: 2, sum: 3 });
   });
 
-  // At 2 ranks small all-reduces take Gloo's ring too (DS_GLOO_DIRECT_BYTES=0); at 3 the one-round exchange.
-  for (const size of [2, 3]) {
-    it(`every collective x dtype at ${size} ranks`, async () => {
-      const outs = await run(size, 'collectives', { env: { DS_GLOO_DIRECT_BYTES: size === 2 ? '0' : '262144' } });
+  // Processes of one host meet in shared memory: 1 MiB slots, and 4 KiB slots so that every
+  // collective spans several rounds. Over TCP (DS_GLOO_SHM_BYTES=0): at 2 ranks small
+  // all-reduces take Gloo's ring (DS_GLOO_DIRECT_BYTES=0), at 3 the one-round exchange.
+  const matrix = [
+    { size: 2, transport: 'shared-memory', env: {} },
+    { size: 3, transport: 'shared-memory', env: { DS_GLOO_SHM_BYTES: '4096' } },
+    { size: 2, transport: 'tcp', env: { DS_GLOO_SHM_BYTES: '0', DS_GLOO_DIRECT_BYTES: '0' } },
+    { size: 3, transport: 'tcp', env: { DS_GLOO_SHM_BYTES: '0', DS_GLOO_DIRECT_BYTES: '262144' } },
+  ] as const;
+  for (const { size, transport, env } of matrix) {
+    it(`every collective x dtype at ${size} ranks over ${transport}${'DS_GLOO_SHM_BYTES' in env && transport !== 'tcp' ? ' (4 KiB slots)' : ''}`, async () => {
+      const outs = await run(size, 'collectives', { env });
       expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
       for (const o of outs) {
         expect(o.result.failures, explain(outs)).toEqual([]);
-        expect(o.result.checks).toBe(80 + 5 * size);
+        expect(o.result.checks).toBe(86 + 5 * size);
+        expect(o.result.transport.collectives).toBe(transport);
       }
     });
   }

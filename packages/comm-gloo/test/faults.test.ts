@@ -7,11 +7,18 @@ import { explain, killAll, launch, run, skipReason } from './helpers.js';
 const reason = skipReason();
 if (reason) console.warn(`[comm-gloo] skipping fault-injection tests: ${reason}`);
 
-describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
+// Same host: collectives meet in shared memory; DS_GLOO_SHM_BYTES=0 sends them over TCP as
+// between hosts. The diagnosis must not depend on the transport.
+const TRANSPORTS = [
+  ['shared memory', {}],
+  ['tcp', { DS_GLOO_SHM_BYTES: '0' }],
+] as const;
+
+describe.skipIf(reason !== null).each(TRANSPORTS)('gloo fault diagnosis (%s)', (_name, transportEnv) => {
   afterAll(killAll);
 
   it('a rank that skips a collective: the others time out naming it', async () => {
-    const outs = await run(3, 'skip', { env: { OP_TIMEOUT_MS: '1500', SKIP_SLEEP_MS: '2500' } });
+    const outs = await run(3, 'skip', { env: { ...transportEnv, OP_TIMEOUT_MS: '1500', SKIP_SLEEP_MS: '2500' } });
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
     for (const r of [0, 2]) {
       const res = outs[r]!.result;
@@ -29,7 +36,7 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
   });
 
   it('without the call check (DS_COMM_CHECK=0) a skipped collective still times out with the op, seq and shape', async () => {
-    const outs = await run(2, 'skip', { env: { OP_TIMEOUT_MS: '1000', SKIP_SLEEP_MS: '2000', DS_COMM_CHECK: '0' } });
+    const outs = await run(2, 'skip', { env: { ...transportEnv, OP_TIMEOUT_MS: '1000', SKIP_SLEEP_MS: '2000', DS_COMM_CHECK: '0' } });
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
     const res = outs[0]!.result;
     expect(res.error.name).toBe('CommTimeoutError');
@@ -43,7 +50,7 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
     ['dtype', 3, 'allReduce #1 mismatch: rank 0 called allReduce(float16 [1024], sum) but rank 1 called allReduce(float32 [1024], sum), rank 2 called allReduce(float32 [1024], sum)'],
   ] as const) {
     it(`mismatched calls (${variant}) raise the same error on every rank`, async () => {
-      const outs = await run(size, 'mismatch', { env: { VARIANT: variant } });
+      const outs = await run(size, 'mismatch', { env: { ...transportEnv, VARIANT: variant } });
       expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
       for (const o of outs) {
         expect(o.result.error.name, explain(outs)).toBe('CommMismatchError');
@@ -54,7 +61,7 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
   }
 
   it('allToAll whose split sizes disagree: the rank that would receive the wrong count says so', async () => {
-    const outs = await run(2, 'mismatch', { env: { VARIANT: 'splits' } });
+    const outs = await run(2, 'mismatch', { env: { ...transportEnv, VARIANT: 'splits' } });
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
     const err = outs[1]!.result.error;
     expect(err?.name, explain(outs)).toBe('CommMismatchError');
@@ -62,7 +69,7 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
   });
 
   it('a rank killed with SIGKILL: the others fail promptly, naming it', async () => {
-    const l = await launch(3, 'kill', { env: { OP_TIMEOUT_MS: '5000' } });
+    const l = await launch(3, 'kill', { env: { ...transportEnv, OP_TIMEOUT_MS: '5000' } });
     await l.waitFor('ready', [0, 1, 2]);
     l.children[2]!.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
@@ -77,5 +84,20 @@ describe.skipIf(reason !== null)('gloo fault diagnosis', () => {
       expect(res.error.message).toMatch(/allReduce #1 \(float32 \[65536\], sum\) failed: lost connection to rank 2/);
       expect(res.elapsedMs).toBeLessThan(5000);
     }
+  });
+});
+
+describe.skipIf(reason !== null)('gloo fault diagnosis in shared memory', () => {
+  afterAll(killAll);
+
+  it('a rank that arrives after the others gave up fails at once, quoting their reason', async () => {
+    const outs = await run(3, 'late', { env: { OP_TIMEOUT_MS: '1000', SKIP_SLEEP_MS: '2000' } });
+    expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
+    for (const r of [0, 2]) expect(outs[r]!.result.error.name).toBe('CommTimeoutError');
+    const late = outs[1]!.result;
+    expect(late.error.name, explain(outs)).toBe('GroupAbortedError');
+    expect(late.error.message).toMatch(/^allReduce #1 \(float32 \[1024\], sum\) failed: rank [02] gave up on the group: allReduce #1 \(float32 \[1024\], sum\) timed out after 1000 ms waiting for rank 1/);
+    // Not its own 20 s timeout.
+    expect(late.elapsedMs).toBeLessThan(1000);
   });
 });

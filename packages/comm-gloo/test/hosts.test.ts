@@ -74,6 +74,8 @@ describe.skipIf(reason !== null)('gloo across two hosts (network namespaces)', (
     for (const o of outs) {
       expect(o.result.value).toEqual([3, 200]);
       expect(o.result.big).toEqual([3, 3]);
+      // Different network namespaces count as different hosts: no shared memory between them.
+      expect(o.result.transport.collectives).toBe('tcp');
       // Each rank listened on its own namespace's address (derived from MASTER_ADDR's route).
       expect(o.result.addresses[0]).toMatch(new RegExp(`^\\[${addrA.replace(/\./g, '\\.')}\\]:\\d+$`));
       expect(o.result.addresses[1]).toMatch(new RegExp(`^\\[${addrB.replace(/\./g, '\\.')}\\]:\\d+$`));

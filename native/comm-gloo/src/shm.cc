@@ -337,95 +337,84 @@ void Core::runShm(Task& t) {
 
   settle();
   s.state(me).desc = makeDesc(t);
-  bool first = true;
+  // A collective in rounds of at most `chunk` of its `total` bytes (at least one round, which
+  // checks the calls): every rank writes its part of the round into its slot, all meet, every
+  // rank reads what it needs, and says so (the next round's writers wait for that).
+  auto rounds = [&](size_t total, size_t chunk, auto&& write, auto&& read) {
+    for (size_t off = 0; off == 0 || off < total; off += chunk) {
+      const size_t c = std::min(chunk, total - off);
+      if (off) settle();
+      write(off, c);
+      shmMeet(t, off == 0);
+      read(off, c);
+      s.arrive();
+    }
+  };
 
   switch (t.op) {
     case Op::ALLREDUCE:
     case Op::REDUCE: {
-      // Per round: every rank copies a chunk into its slot; rank j reduces slice j of all slots
-      // and publishes it in its own slot; then every rank (all-reduce) or the root (reduce)
-      // copies the reduced slices out.
+      // Rank j reduces slice j of every slot and publishes it in its own slot; then every rank
+      // (all-reduce) or the root (reduce) copies the reduced slices out.
       const bool all = t.op == Op::ALLREDUCE;
       char* data = static_cast<char*>(t.a.ptr);
-      const size_t total = t.a.bytes;
       const size_t chunk = s.slotBytes() / es * es;
       char* tmp = all ? nullptr : scratch(0, chunk);  // a reduce leaves the non-roots' tensors as they were
-      for (size_t off = 0; first || off < total; off += chunk) {
-        const size_t c = std::min(chunk, total - off), m = c / es;
-        if (!first) settle();
-        std::memcpy(s.slot(me), data + off, c);
-        shmMeet(t, first);
-        first = false;
-        const size_t lo = sliceLo(m, me, n), hi = sliceLo(m, me + 1, n);
-        char* dst = (all ? data + off : tmp) + lo * es;
-        reduceSlots(dst, lo * es, hi - lo);
-        std::memcpy(s.slot(me) + lo * es, dst, (hi - lo) * es);
-        shmMeet(t, false);
-        if (all || me == t.root) {
-          for (int j = 0; j < n; j++) {
-            if (all && j == me) continue;
-            const size_t jl = sliceLo(m, j, n), jh = sliceLo(m, j + 1, n);
-            std::memcpy(data + off + jl * es, s.slot(j) + jl * es, (jh - jl) * es);
-          }
-        }
-        s.arrive();
-      }
+      rounds(
+          t.a.bytes, chunk, [&](size_t off, size_t c) { std::memcpy(s.slot(me), data + off, c); },
+          [&](size_t off, size_t c) {
+            const size_t m = c / es, lo = sliceLo(m, me, n), hi = sliceLo(m, me + 1, n);
+            char* dst = (all ? data + off : tmp) + lo * es;
+            reduceSlots(dst, lo * es, hi - lo);
+            std::memcpy(s.slot(me) + lo * es, dst, (hi - lo) * es);
+            shmMeet(t, false);
+            if (!all && me != t.root) return;
+            for (int j = 0; j < n; j++) {
+              if (all && j == me) continue;
+              const size_t jl = sliceLo(m, j, n), jh = sliceLo(m, j + 1, n);
+              std::memcpy(data + off + jl * es, s.slot(j) + jl * es, (jh - jl) * es);
+            }
+          });
       return;
     }
     case Op::BROADCAST: {
       char* data = static_cast<char*>(t.a.ptr);
-      const size_t total = t.a.bytes;
-      const size_t chunk = s.slotBytes();
-      for (size_t off = 0; first || off < total; off += chunk) {
-        const size_t c = std::min(chunk, total - off);
-        if (!first) settle();
-        if (me == t.root) std::memcpy(s.slot(me), data + off, c);
-        shmMeet(t, first);
-        first = false;
-        if (me != t.root) std::memcpy(data + off, s.slot(t.root), c);
-        s.arrive();
-      }
+      rounds(
+          t.a.bytes, s.slotBytes(), [&](size_t off, size_t c) { if (me == t.root) std::memcpy(s.slot(me), data + off, c); },
+          [&](size_t off, size_t c) { if (me != t.root) std::memcpy(data + off, s.slot(t.root), c); });
       return;
     }
     case Op::ALLGATHER: {
       const char* in = static_cast<const char*>(t.b.ptr);
       char* out = static_cast<char*>(t.a.ptr);
       const size_t part = t.b.bytes;
-      const size_t chunk = s.slotBytes();
-      for (size_t off = 0; first || off < part; off += chunk) {
-        const size_t c = std::min(chunk, part - off);
-        if (!first) settle();
-        std::memcpy(s.slot(me), in + off, c);
-        shmMeet(t, first);
-        first = false;
-        for (int j = 0; j < n; j++) {
-          // The input may be this rank's part of the output (an in-place all-gather).
-          if (j == me) {
-            std::memmove(out + size_t(j) * part + off, in + off, c);
-          } else {
-            std::memcpy(out + size_t(j) * part + off, s.slot(j), c);
-          }
-        }
-        s.arrive();
-      }
+      rounds(
+          part, s.slotBytes(), [&](size_t off, size_t c) { std::memcpy(s.slot(me), in + off, c); },
+          [&](size_t off, size_t c) {
+            for (int j = 0; j < n; j++) {
+              // The input may be this rank's part of the output (an in-place all-gather).
+              if (j == me) {
+                std::memmove(out + size_t(j) * part + off, in + off, c);
+              } else {
+                std::memcpy(out + size_t(j) * part + off, s.slot(j), c);
+              }
+            }
+          });
       return;
     }
     case Op::REDUCE_SCATTER: {
-      // Per round: every rank copies the same window of each of its n input parts into its slot;
-      // rank j reduces window j of every slot into its output.
+      // Every rank copies the same window of each of its n input parts into its slot; rank j
+      // reduces window j of every slot into its output.
       const char* in = static_cast<const char*>(t.b.ptr);
       char* out = static_cast<char*>(t.a.ptr);
       const size_t part = t.a.bytes;
       const size_t chunk = std::max(es, s.slotBytes() / size_t(n) / es * es);
-      for (size_t off = 0; first || off < part; off += chunk) {
-        const size_t c = std::min(chunk, part - off);
-        if (!first) settle();
-        for (int j = 0; j < n; j++) std::memcpy(s.slot(me) + size_t(j) * chunk, in + size_t(j) * part + off, c);
-        shmMeet(t, first);
-        first = false;
-        reduceSlots(out + off, size_t(me) * chunk, c / es);
-        s.arrive();
-      }
+      rounds(
+          part, chunk,
+          [&](size_t off, size_t c) {
+            for (int j = 0; j < n; j++) std::memcpy(s.slot(me) + size_t(j) * chunk, in + size_t(j) * part + off, c);
+          },
+          [&](size_t off, size_t c) { reduceSlots(out + off, size_t(me) * chunk, c / es); });
       return;
     }
     case Op::ALLTOALL:

@@ -37,6 +37,12 @@ describe.skipIf(reason !== null)('gloo collectives across processes', () => {
     });
   }
 
+  it('each one-host group maps one shared-memory segment, and destroy() unmaps it', async () => {
+    const outs = await run(2, 'segments');
+    expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);
+    for (const o of outs) expect(o.result).toEqual({ world: 1, withSub: 2, afterDestroy: 1, sum: 3 });
+  });
+
   it('subgroups: members get a group with their own ranks, non-members null, nested groups work', async () => {
     const outs = await run(3, 'subgroups');
     expect(outs.every((o) => o.code === 0), explain(outs)).toBe(true);

@@ -327,11 +327,13 @@ void Core::runShm(Task& t) {
   const double avg = t.redop == RedOp::AVG ? 1.0 / n : 0.0;
   // Nobody overwrites its slot or descriptor before every rank has read the previous ones.
   auto settle = [&] { shmAwait(t, ShmPhase::START); };
-  // Sums elements [lo, hi) of every slot in rank order into dst, so every rank gets the same bits.
-  auto reduceSlots = [&](char* dst, size_t base, size_t count) {
+  // Sums `count` elements of every rank's contribution in rank order into dst, so every rank
+  // gets the same bits: rank r's at slot(r) + base, this rank's at `mine` (dst must not alias it).
+  auto reduceAll = [&](char* dst, size_t base, const char* mine, size_t count) {
     if (count == 0) return;
-    fn(dst, s.slot(0) + base, s.slot(1) + base, count);
-    for (int r = 2; r < n; r++) fn(dst, dst, s.slot(r) + base, count);
+    auto src = [&](int r) -> const char* { return r == me ? mine : s.slot(r) + base; };
+    fn(dst, src(0), src(1), count);
+    for (int r = 2; r < n; r++) fn(dst, dst, src(r), count);
     if (avg != 0.0) scaleInPlace(dst, count, t.dtype, avg);
   };
 
@@ -354,25 +356,28 @@ void Core::runShm(Task& t) {
   switch (t.op) {
     case Op::ALLREDUCE:
     case Op::REDUCE: {
-      // Rank j reduces slice j of every slot and publishes it in its own slot; then every rank
-      // (all-reduce) or the root (reduce) copies the reduced slices out.
+      // Rank j reduces slice j of every rank's chunk into slice j of its own slot (which is why
+      // nobody copies its own slice there); then every rank (all-reduce) or the root (reduce)
+      // copies the reduced slices out. A reduce leaves the non-roots' tensors as they were.
       const bool all = t.op == Op::ALLREDUCE;
       char* data = static_cast<char*>(t.a.ptr);
       const size_t chunk = s.slotBytes() / es * es;
-      char* tmp = all ? nullptr : scratch(0, chunk);  // a reduce leaves the non-roots' tensors as they were
+      auto slice = [&](size_t c, int j) { return sliceLo(c / es, j, n) * es; };  // byte offset of slice j
       rounds(
-          t.a.bytes, chunk, [&](size_t off, size_t c) { std::memcpy(s.slot(me), data + off, c); },
+          t.a.bytes, chunk,
           [&](size_t off, size_t c) {
-            const size_t m = c / es, lo = sliceLo(m, me, n), hi = sliceLo(m, me + 1, n);
-            char* dst = (all ? data + off : tmp) + lo * es;
-            reduceSlots(dst, lo * es, hi - lo);
-            std::memcpy(s.slot(me) + lo * es, dst, (hi - lo) * es);
+            const size_t lo = slice(c, me), hi = slice(c, me + 1);
+            std::memcpy(s.slot(me), data + off, lo);
+            std::memcpy(s.slot(me) + hi, data + off + hi, c - hi);
+          },
+          [&](size_t off, size_t c) {
+            const size_t lo = slice(c, me), hi = slice(c, me + 1);
+            reduceAll(s.slot(me) + lo, lo, data + off + lo, (hi - lo) / es);
             shmMeet(t, false);
             if (!all && me != t.root) return;
             for (int j = 0; j < n; j++) {
-              if (all && j == me) continue;
-              const size_t jl = sliceLo(m, j, n), jh = sliceLo(m, j + 1, n);
-              std::memcpy(data + off + jl * es, s.slot(j) + jl * es, (jh - jl) * es);
+              const size_t jl = slice(c, j), jh = slice(c, j + 1);
+              std::memcpy(data + off + jl, s.slot(j) + jl, jh - jl);
             }
           });
       return;
@@ -414,7 +419,10 @@ void Core::runShm(Task& t) {
           [&](size_t off, size_t c) {
             for (int j = 0; j < n; j++) std::memcpy(s.slot(me) + size_t(j) * chunk, in + size_t(j) * part + off, c);
           },
-          [&](size_t off, size_t c) { reduceSlots(out + off, size_t(me) * chunk, c / es); });
+          [&](size_t off, size_t c) {
+            const size_t mine = size_t(me) * chunk;
+            reduceAll(out + off, mine, s.slot(me) + mine, c / es);
+          });
       return;
     }
     case Op::ALLTOALL:
@@ -433,14 +441,16 @@ void Core::runShm(Task& t) {
       }
       const char* in = static_cast<const char*>(t.b.ptr);
       char* out = static_cast<char*>(t.a.ptr);
-      // Window k of the message from i to j travels in region j of slot i.
-      const size_t window = std::max(es, s.slotBytes() / size_t(n) / es * es);
+      // Window k of the message from i to j travels in slot i, in the region of peer j (its
+      // peers numbered without i itself).
+      const size_t window = std::max(es, s.slotBytes() / size_t(n - 1) / es * es);
+      auto region = [&](int i, int j) { return size_t(j < i ? j : j - 1) * window; };
       auto piece = [&](int64_t len, size_t k) { return std::min<size_t>(window, size_t(std::max<int64_t>(0, len - int64_t(k * window)))); };
       size_t rounds = 1;
       for (size_t k = 0; k < rounds; k++) {
         if (k) settle();
         for (int j = 0; j < n; j++) {
-          if (j != me) std::memcpy(s.slot(me) + size_t(j) * window, in + inOff[j] + k * window, piece(s.count(false, me, j), k));
+          if (j != me) std::memcpy(s.slot(me) + region(me, j), in + inOff[j] + k * window, piece(s.count(false, me, j), k));
         }
         shmMeet(t, k == 0);
         if (k == 0) {
@@ -463,7 +473,7 @@ void Core::runShm(Task& t) {
           std::memmove(out + outOff[me], in + inOff[me], outOff[me + 1] - outOff[me]);
         }
         for (int j = 0; j < n; j++) {
-          if (j != me) std::memcpy(out + outOff[j] + k * window, s.slot(j) + size_t(me) * window, piece(s.count(true, me, j), k));
+          if (j != me) std::memcpy(out + outOff[j] + k * window, s.slot(j) + region(j, me), piece(s.count(true, me, j), k));
         }
         s.arrive();
       }

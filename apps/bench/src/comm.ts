@@ -7,7 +7,8 @@
 //    meeting through MASTER_ADDR/MASTER_PORT; rank 0 prints the rows. Once as it runs by
 //    default on one host (collectives in shared memory), once with DS_GLOO_SHM_BYTES=0
 //    (collectives over Gloo's TCP pairs, as between hosts): 'gloo' and 'gloo-tcp' records.
-// Then start-up: `ds run --nproc 2` to the first completed all-reduce, for each backend.
+// Then start-up: `ds run --nproc 2` of a minimal script (first-collective.ts) to its first
+// completed all-reduce, for each backend.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,6 @@ import { note, type BenchRecord } from './report.js';
 import { rankProcessArgs } from './env.js';
 
 export const COMM_RANK_FLAG = '--comm-gloo-rank';
-export const COMM_FIRST_FLAG = '--comm-first-collective';
 const MiB = 1 << 20;
 const ROWS_PREFIX = 'comm-gloo-rows ';
 
@@ -89,20 +89,21 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
   for (const backend of ['inproc', 'gloo'] as const) {
     note(`comm start-up: ds run --nproc 2 --backend ${backend}, ${runs} runs`);
     const times: { first: number; exit: number }[] = [];
-    for (let i = 0; i < runs; i++) times.push(await firstCollective(backend, o.script));
+    for (let i = 0; i < runs; i++) times.push(await firstCollective(backend));
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const context = { backend, ranks: 2, runs, exitMs: median(times.map((t) => t.exit)), pytorchMs: '2200-2900 (spawn + import + init + one all_reduce + destroy)' };
     o.onRecord({ suite: 'comm', name: `${backend}_startup_first_collective_2r`, value: median(times.map((t) => t.first)), unit: 'ms', context });
   }
 }
 
-/** Run `ds run --nproc 2` on this CLI's first-collective mode: ms to rank 0's first all-reduce, and to exit. */
-async function firstCollective(backend: 'inproc' | 'gloo', script: string): Promise<{ first: number; exit: number }> {
+/** Run `ds run --nproc 2` on the minimal first-collective script: ms to rank 0's first all-reduce, and to exit. */
+async function firstCollective(backend: 'inproc' | 'gloo'): Promise<{ first: number; exit: number }> {
   const cli = fileURLToPath(new URL('../../ds/dist/cli.js', import.meta.url));
+  const script = fileURLToPath(new URL('./first-collective.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`comm start-up: the ds CLI is not built (${cli}); run \`pnpm build\` first`);
   const t0 = Date.now();
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'run', '--nproc', '2', '--backend', backend, script, COMM_FIRST_FLAG], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, 'run', '--nproc', '2', '--backend', backend, script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`comm start-up: ds run exited with ${code}`))));
@@ -111,19 +112,6 @@ async function firstCollective(backend: 'inproc' | 'gloo', script: string): Prom
   const m = /first-collective (\d+)/.exec(out);
   if (!m) throw new Error(`comm start-up: rank 0 printed no time: ${out.slice(0, 200)}`);
   return { first: Number(m[1]) - t0, exit };
-}
-
-/** One rank under `ds run` (a child of firstCollective): join, all-reduce one value, report the time, leave. */
-export async function runFirstCollectiveRank(): Promise<void> {
-  const { initDistributed, destroyProcessGroup } = await import('@ds/comm');
-  const { Tensor } = await import('@ds/core');
-  const world = await initDistributed();
-  const t = new Tensor(new Float32Array([world.rank + 1]), [1], 'float32');
-  await world.allReduce(t);
-  const sum = (t.data() as Float32Array)[0];
-  if (sum !== (world.size * (world.size + 1)) / 2) throw new Error(`first collective: sum ${sum}`);
-  if (world.rank === 0) process.stdout.write(`first-collective ${Date.now()}\n`);
-  await destroyProcessGroup();
 }
 
 interface GlooRow { op: string; bytes: number; timeUs: number; algbw: number; busbw: number }

@@ -12,7 +12,7 @@ import { collectEnv, envSummary } from './env.js';
 import { runGemmSuite } from './gemm.js';
 import { GPT2_CHILD_FLAG, runGpt2Child, runGpt2Suite } from './gpt2.js';
 import { emit, note, renderReport, type BenchRecord } from './report.js';
-import { COMM_FIRST_FLAG, COMM_RANK_FLAG, runCommSuite, runFirstCollectiveRank, runGlooRank } from './comm.js';
+import { COMM_RANK_FLAG, runCommSuite, runGlooRank } from './comm.js';
 import { ENGINE_RANK_FLAG, runEngineRank, runEngineSuite } from './engine.js';
 import { ZERO_RANK_FLAG, runZeroRank, runZeroSuite } from './zero.js';
 import { NVME_SIZES, ZERO_NVME_CHILD_FLAG, runZeroNvmeChild, runZeroNvmeSuite, type NvmeSize } from './zero-nvme.js';
@@ -30,7 +30,6 @@ interface CliOptions {
   warmup?: number;
   gpt2Child?: string;
   commGlooRank?: string;
-  commFirstCollective?: boolean;
   engineRank?: string;
   nvmePath?: string;
   nvmeSizes?: NvmeSize[];
@@ -72,7 +71,6 @@ export function buildProgram(): Command {
     .addOption(new Option(`${ZERO_NVME_CHILD_FLAG} <spec>`, 'internal: one size of the zero-nvme suite').hideHelp())
     .addOption(new Option(`${GPT2_CHILD_FLAG} <size>`, 'internal: run one gpt2 size in this process').hideHelp())
     .addOption(new Option(`${COMM_RANK_FLAG} <maxBytes>`, 'internal: one gloo rank of the comm suite').hideHelp())
-    .addOption(new Option(COMM_FIRST_FLAG, 'internal: one rank of the comm suite\'s start-up measurement').hideHelp())
     .addOption(new Option(`${ENGINE_RANK_FLAG} <spec>`, 'internal: one rank of the engine suite').hideHelp())
     .addOption(new Option(`${ZERO_RANK_FLAG} <spec>`, 'internal: one rank of the zero suite').hideHelp())
     .showHelpAfterError();
@@ -102,11 +100,6 @@ export async function main(argv: string[] = process.argv): Promise<void> {
 
   if (opts.zeroRank !== undefined) {
     await runZeroRank(JSON.parse(opts.zeroRank));
-    return;
-  }
-
-  if (opts.commFirstCollective) {
-    await runFirstCollectiveRank();
     return;
   }
 

@@ -264,7 +264,7 @@ void ShmSegment::abandon(const std::string& why) {
 
 namespace {
 
-// Elements [lo, hi) of an m-element chunk that rank j reduces.
+// First element of rank j's slice of an m-element chunk (slice j: [sliceLo(m, j, n), sliceLo(m, j + 1, n))).
 inline size_t sliceLo(size_t m, int j, int n) { return m * size_t(j) / size_t(n); }
 
 }  // namespace

@@ -59,29 +59,27 @@ export async function runCommSuite(o: CommSuiteOptions): Promise<void> {
     // Beside PyTorch, each side runs twice, alternating, and keeps its faster pass per op and
     // size: on a shared 2-core machine one noisy pass moves a sub-millisecond figure 2-4x.
     const passes = o.pytorch && !o.quick ? 2 : 1;
-    const rows = new Map<string, GlooRow[]>();
-    let transportSeen: Record<string, unknown> = {};
+    const results = new Map<string, { rows: GlooRow[]; transport: unknown }>();
     let theirs: PytorchCommRow[] | null = o.pytorch ? [] : null;
     for (let pass = 1; pass <= passes; pass++) {
       for (const t of transports) {
         note(`comm ${t.backend}: ${ranks} processes${passes > 1 ? `, pass ${pass} of ${passes}` : ''}`);
         const got = await glooRanks(ranks, o.script, o.quick ? 16 * MiB : maxBytes, t.env);
-        rows.set(t.backend, faster(rows.get(t.backend) ?? [], got.rows, (r) => r.timeUs));
-        transportSeen = { ...transportSeen, [t.backend]: got.transport };
+        results.set(t.backend, { rows: faster(results.get(t.backend)?.rows ?? [], got.rows, (r) => r.timeUs), transport: got.transport });
       }
       if (theirs) {
-        const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => rows.get('gloo')!.some((r) => r.bytes === b));
+        const sizes = [4096, 64 * 1024, MiB, 16 * MiB, 64 * MiB].filter((b) => results.get('gloo')!.rows.some((r) => r.bytes === b));
         note(`comm: PyTorch gloo, ${ranks} processes, ${sizes.length} sizes`);
         const t = runPytorchComm(ranks, sizes, o.quick ? 100 : 300);
         theirs = t ? faster(theirs, t, (r) => r.latencyUs) : null;
       }
     }
     for (const t of transports) {
-      const mine = rows.get(t.backend)!;
-      for (const r of mine) {
-        for (const x of record(t.backend, ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord({ ...x, context: { ...x.context, transport: transportSeen[t.backend] } });
+      const { rows, transport } = results.get(t.backend)!;
+      for (const r of rows) {
+        for (const x of record(t.backend, ranks, r.op, r.bytes, r.timeUs, r.algbw, r.busbw)) o.onRecord({ ...x, context: { ...x.context, transport } });
       }
-      if (theirs) comparePytorchGloo(t.backend, ranks, mine, theirs, passes, o);
+      if (theirs) comparePytorchGloo(t.backend, ranks, rows, theirs, passes, o);
     }
     if (theirs) for (const p of theirs) for (const x of record('pytorch-gloo', ranks, p.op, p.bytes, p.latencyUs, p.algbwGBps, p.busbwGBps)) o.onRecord({ ...x, context: { ...x.context, torch: p.torch } });
   }

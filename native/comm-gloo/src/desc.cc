@@ -79,4 +79,22 @@ void Core::throwIfMismatched(const std::vector<Desc>& all) const {
   throw Failure("DS_COMM_MISMATCH", os.str(), bad);
 }
 
+void Core::throwNotArrived(const Task& t, const std::vector<int>& missing) const {
+  std::string who, here;
+  int arrived = 0;
+  for (int r = 0; r < size; r++) {
+    const bool absent = std::find(missing.begin(), missing.end(), r) != missing.end();
+    if (absent) {
+      who += (who.empty() ? "" : ", ") + std::to_string(r);
+    } else {
+      here += (arrived++ ? ", " : "") + std::to_string(r);
+    }
+  }
+  throw Failure("DS_COMM_TIMEOUT",
+                label(t) + " timed out after " + std::to_string(timeoutMsOf(t)) + " ms waiting for " +
+                    (missing.size() == 1 ? rankName(missing[0]) : "ranks " + who) + ": " + (missing.size() == 1 ? "it" : "they") +
+                    " did not call " + opName(t.op) + " #" + std::to_string(t.seq) + " (" + (arrived == 1 ? "rank " : "ranks ") + here + " did)",
+                missing);
+}
+
 }  // namespace dsgloo

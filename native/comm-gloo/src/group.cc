@@ -249,7 +249,7 @@ std::vector<int> Core::ranksNamedIn(const std::string& text) const {
 
 void Core::rethrow(const Task& t, const std::exception& e, const char* phase) {
   const std::string raw = e.what();
-  const int64_t ms = t.timeoutMs > 0 ? t.timeoutMs : timeout.count();
+  const int64_t ms = timeoutMsOf(t);
   const std::string where = *phase ? std::string(" ") + phase : std::string();
   if (isTimeoutText(raw)) {
     throw Failure("DS_COMM_TIMEOUT",
@@ -279,7 +279,7 @@ void Core::execute(Task& t) {
     if (!why.empty()) {
       throw Failure("DS_COMM_BROKEN", label(t) + " was not run: the process group is unusable after an earlier failure: " + why);
     }
-    t.deadline = Clock::now() + (t.timeoutMs > 0 ? Ms(t.timeoutMs) : timeout);
+    t.deadline = Clock::now() + Ms(timeoutMsOf(t));
     if (shm) {
       runShm(t);
       return;
@@ -378,7 +378,7 @@ void Core::waitP2p(Task& t) {
     }
   } catch (const std::exception& e) {
     const std::string raw = e.what();
-    const int64_t ms = t.timeoutMs > 0 ? t.timeoutMs : timeout.count();
+    const int64_t ms = timeoutMsOf(t);
     if (isTimeoutText(raw)) {
       t.error = label(t) + " timed out after " + std::to_string(ms) + " ms: " + rankName(t.root) + " did not post the matching " +
                 (t.op == Op::SEND ? "recv" : "send") + " (gloo: " + raw + ")";
@@ -514,13 +514,11 @@ bool Core::exchangeHeaders(Task& t) {
     }
   }
   std::vector<int> missing;
-  std::vector<int> arrived{rank};
   for (int r = 0; r < size; r++) {
     if (r == rank || !errs[r].empty()) continue;
     try {
       st->recv[r]->waitRecv(nullptr, remaining(t));
       std::memcpy(&st->all[r], in + size_t(r) * slotBytes, sizeof(Desc));
-      arrived.push_back(r);
     } catch (const std::exception& e) {
       if (isTimeoutText(e.what())) {
         missing.push_back(r);
@@ -542,18 +540,7 @@ bool Core::exchangeHeaders(Task& t) {
   }
   if (!missing.empty()) {
     bury(st);
-    std::sort(arrived.begin(), arrived.end());
-    std::string who;
-    for (size_t i = 0; i < missing.size(); i++) who += (i ? ", " : "") + std::to_string(missing[i]);
-    std::string here;
-    for (size_t i = 0; i < arrived.size(); i++) here += (i ? ", " : "") + std::to_string(arrived[i]);
-    const int64_t ms = t.timeoutMs > 0 ? t.timeoutMs : timeout.count();
-    throw Failure("DS_COMM_TIMEOUT",
-                  label(t) + " timed out after " + std::to_string(ms) + " ms waiting for " +
-                      (missing.size() == 1 ? rankName(missing[0]) : "ranks " + who) + ": " +
-                      (missing.size() == 1 ? "it" : "they") + " did not call " + opName(t.op) + " #" +
-                      std::to_string(t.seq) + " (" + (arrived.size() == 1 ? "rank " : "ranks ") + here + " did)",
-                  missing);
+    throwNotArrived(t, missing);
   }
   for (int i = 0; i < sends; i++) {
     try {

@@ -153,6 +153,10 @@ class Core : public std::enable_shared_from_this<Core> {
   std::string label(const Task& t) const;
   /** Throws DS_COMM_MISMATCH (the same on every rank) unless every rank's descriptor matches rank 0's. */
   void throwIfMismatched(const std::vector<Desc>& all) const;
+  /** Throws DS_COMM_TIMEOUT naming the ranks that did not call t's collective (the same text over TCP and shared memory). */
+  [[noreturn]] void throwNotArrived(const Task& t, const std::vector<int>& missing) const;
+  /** The timeout t runs under, in ms (its own, else the group's). */
+  int64_t timeoutMsOf(const Task& t) const { return t.timeoutMs > 0 ? t.timeoutMs : timeout.count(); }
 
  private:
   void connect(Task& t);

@@ -93,11 +93,11 @@ std::unique_ptr<ShmSegment> ShmSegment::attach(int rank, int size, gloo::rendezv
                                                std::string* why) {
   const size_t slotBytes = shmSlotBytes();
   const std::string key = slotBytes == 0 ? "off" : hostKey();
-  store.set("shm/host/" + std::to_string(rank), bytes(key + "|" + std::to_string(slotBytes)));
+  const std::string mine = key + "|" + std::to_string(slotBytes);
+  store.set("shm/host/" + std::to_string(rank), bytes(mine));
   std::vector<std::string> keys;
   for (int r = 0; r < size; r++) keys.push_back("shm/host/" + std::to_string(r));
   store.wait(keys, timeout);
-  const std::string mine = key + "|" + std::to_string(slotBytes);
   for (int r = 0; r < size; r++) {
     if (text(store.get(keys[r])) != mine) {
       *why = slotBytes == 0 ? "turned off (DS_GLOO_SHM_BYTES=0)" : "the members are not all on one host (or disagree on DS_GLOO_SHM_BYTES)";
@@ -281,7 +281,6 @@ void Core::shmMeet(Task& t, bool first) {
 void Core::shmAwait(Task& t, ShmPhase phase) {
   const ShmSegment::Wait w = shm->waitAll(shm->step(), t.deadline);
   if (w.kind == ShmSegment::Wait::OK) return;
-  const int64_t ms = t.timeoutMs > 0 ? t.timeoutMs : timeout.count();
   std::string who;
   for (size_t i = 0; i < w.ranks.size(); i++) who += (i ? ", " : "") + std::to_string(w.ranks[i]);
   const std::string named = w.ranks.size() == 1 ? rankName(w.ranks[0]) : "ranks " + who;
@@ -299,21 +298,9 @@ void Core::shmAwait(Task& t, ShmPhase phase) {
     default:
       break;
   }
-  if (phase == ShmPhase::FIRST) {
-    std::string here;
-    int arrived = 0;
-    for (int r = 0; r < size; r++) {
-      if (std::find(w.ranks.begin(), w.ranks.end(), r) != w.ranks.end()) continue;
-      here += (arrived++ ? ", " : "") + std::to_string(r);
-    }
-    throw Failure("DS_COMM_TIMEOUT",
-                  label(t) + " timed out after " + std::to_string(ms) + " ms waiting for " + named + ": " +
-                      (w.ranks.size() == 1 ? "it" : "they") + " did not call " + opName(t.op) + " #" + std::to_string(t.seq) + " (" +
-                      (arrived == 1 ? "rank " : "ranks ") + here + " did)",
-                  w.ranks);
-  }
+  if (phase == ShmPhase::FIRST) throwNotArrived(t, w.ranks);
   throw Failure("DS_COMM_TIMEOUT",
-                label(t) + " timed out after " + std::to_string(ms) + " ms waiting for " + named + ", which stopped " +
+                label(t) + " timed out after " + std::to_string(timeoutMsOf(t)) + " ms waiting for " + named + ", which stopped " +
                     (phase == ShmPhase::START ? "before finishing the previous collective" : "in the middle of it"),
                 w.ranks);
 }
